@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# make bench: tether side by side with its peers, in one run, on this machine.
+#   bench/run.sh                 the full grid (~12-15 minutes)
+#   BENCH_QUICK=1 bench/run.sh   a smoke run (~3 minutes): one round, short runs
+# Other knobs: BENCH_ROUNDS=N, BENCH_SECONDS=S (per measurement), BENCH_ONLY="echo bulk transfer
+# latency connect udp" (a subset), BENCH_BUILD=DIR (default build/bench).
+# Writes bench/results/latest.md, latest.png and latest.jsonl (every raw measurement).
+# Method (issue 4): server pinned to CPU 0, client to CPU 1; rounds interleave the servers; each
+# figure is the median over rounds; comparisons are ratios measured in the same run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${BENCH_BUILD:-build/bench}
+if [ ! -x "$build/tools/tether/tether" ] || [ ! -x "$build/bench/peers/epoll_echo" ]; then
+  cmake --preset bench >/dev/null
+  cmake --build --preset bench -j "$(nproc)"
+fi
+exec python3 bench/run.py --build "$build" "$@"

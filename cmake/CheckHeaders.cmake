@@ -1,0 +1,15 @@
+# checkheaders: every public header compiles on its own (Seastar's practice).
+file(GLOB_RECURSE _tether_public_headers CONFIGURE_DEPENDS
+     "${PROJECT_SOURCE_DIR}/include/tether/*.hpp")
+set(_tether_check_sources "")
+foreach(_hdr IN LISTS _tether_public_headers)
+  file(RELATIVE_PATH _rel "${PROJECT_SOURCE_DIR}/include" "${_hdr}")
+  string(REPLACE "/" "_" _name "${_rel}")
+  set(_src "${CMAKE_CURRENT_BINARY_DIR}/checkheaders/${_name}.cpp")
+  file(CONFIGURE OUTPUT "${_src}" CONTENT "#include <${_rel}>\n")
+  list(APPEND _tether_check_sources "${_src}")
+endforeach()
+add_library(tether_checkheaders OBJECT EXCLUDE_FROM_ALL ${_tether_check_sources})
+target_link_libraries(tether_checkheaders PRIVATE tether::tether)
+tether_set_warnings(tether_checkheaders)
+add_custom_target(checkheaders DEPENDS tether_checkheaders)

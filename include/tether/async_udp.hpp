@@ -1,0 +1,124 @@
+// tether/async_udp.hpp: datagram sockets on an EventLoop, for coroutines.
+//
+//   auto sock = AsyncUdpSocket::bind(loop, Endpoint::ipv4_loopback(0)).value();
+//   auto d = co_await sock.recv_from(buf);          // Result<Datagram>, truncation reported
+//   co_await sock.send_to(std::span(buf).first(d->size), d->from);
+//
+// Operations take an optional Deadline and end with Errc::cancelled when the awaiting task is
+// stopped, like the stream operations (async_tcp.hpp). Ownership, closing and threads as there:
+// closing with operations pending ends them with Errc::closed; the loop's thread only.
+#pragma once
+
+#include <tether/deadline.hpp>
+#include <tether/detail/op.hpp>
+#include <tether/endpoint.hpp>
+#include <tether/error.hpp>
+#include <tether/socket.hpp>
+#include <tether/udp.hpp>
+
+#include <sys/socket.h>
+
+#include <cstddef>
+#include <span>
+#include <string_view>
+
+namespace tether {
+
+class EventLoop;
+
+namespace detail {
+
+class RecvFromOp : public OpBase {
+ public:
+  RecvFromOp(EventLoop* loop, FdHandle* h, std::span<std::byte> buf, Deadline d) noexcept
+      : OpBase(loop, h, OpKind::recv_from, d) {
+    data = buf.data();
+    size = buf.size();
+    addr = &from_;
+    addr_len = sizeof from_;
+  }
+  RecvFromOp(const RecvFromOp& other) noexcept : OpBase(other) {
+    addr = &from_;
+    addr_len = sizeof from_;
+  }
+  Result<Datagram> await_resume();
+
+ private:
+  sockaddr_storage from_{};
+};
+
+class SendToOp : public OpBase {
+ public:
+  /// `to` empty: the connected peer.
+  SendToOp(EventLoop* loop, FdHandle* h, std::span<const std::byte> buf, const Endpoint& to,
+           Deadline d) noexcept
+      : OpBase(loop, h, OpKind::send_to, d), to_(to) {
+    data = const_cast<std::byte*>(buf.data());  // only read
+    size = buf.size();
+    point_at_to();
+  }
+  SendToOp(const SendToOp& other) noexcept : OpBase(other), to_(other.to_) { point_at_to(); }
+  Result<std::size_t> await_resume() noexcept {
+    finish();
+    if (ec) return fail(ec);
+    return result;
+  }
+
+ private:
+  void point_at_to() noexcept {
+    addr = to_.size() == 0 ? nullptr : const_cast<sockaddr*>(to_.data());
+    addr_len = to_.size();
+  }
+  Endpoint to_;  // a copy: the caller's endpoint may be a temporary
+};
+
+}  // namespace detail
+
+class AsyncUdpSocket {
+ public:
+  AsyncUdpSocket() noexcept = default;
+  AsyncUdpSocket(AsyncUdpSocket&& other) noexcept;
+  AsyncUdpSocket& operator=(AsyncUdpSocket&& other) noexcept;
+  ~AsyncUdpSocket() { close(); }
+
+  static Result<AsyncUdpSocket> bind(EventLoop& loop, const Endpoint& local,
+                                     const UdpBindOptions& options = {});
+  /// An unbound socket of the family of `like`.
+  static Result<AsyncUdpSocket> open(EventLoop& loop, const Endpoint& like);
+  static Result<AsyncUdpSocket> adopt(EventLoop& loop, UdpSocket socket);
+
+  Status connect(const Endpoint& remote);
+
+  detail::RecvFromOp recv_from(std::span<std::byte> buf, Deadline deadline = {}) noexcept {
+    return {loop_, handle_, buf, deadline};
+  }
+  detail::RecvFromOp recv_from(std::span<char> buf, Deadline deadline = {}) noexcept {
+    return {loop_, handle_, std::as_writable_bytes(buf), deadline};
+  }
+  detail::SendToOp send_to(std::span<const std::byte> data, const Endpoint& to,
+                           Deadline deadline = {}) noexcept {
+    return {loop_, handle_, data, to, deadline};
+  }
+  detail::SendToOp send_to(std::string_view text, const Endpoint& to,
+                           Deadline deadline = {}) noexcept {
+    return {loop_, handle_, std::as_bytes(std::span(text.data(), text.size())), to, deadline};
+  }
+  /// To the connected peer.
+  detail::SendToOp send(std::span<const std::byte> data, Deadline deadline = {}) noexcept {
+    return {loop_, handle_, data, Endpoint(), deadline};
+  }
+
+  void cancel(std::error_code ec = make_error_code(Errc::cancelled)) noexcept;
+  void close() noexcept;
+  bool is_open() const noexcept { return handle_ != nullptr; }
+  Result<Endpoint> local_endpoint() const { return socket_.local_endpoint(); }
+  Socket& socket() noexcept { return socket_; }
+  EventLoop* loop() const noexcept { return loop_; }
+
+ private:
+  EventLoop* loop_ = nullptr;
+  Socket socket_;
+  detail::FdHandle* handle_ = nullptr;
+};
+
+}  // namespace tether

@@ -1,0 +1,186 @@
+// tether/connection.hpp: one client of a tether::Server, as its handler sees it.
+//
+//   Task<void> echo(Connection& c) {
+//     for (;;) {
+//       auto data = co_await c.read();              // waits while the client is a slow reader
+//       if (!data || data->empty()) co_return;      // error, idle timeout, or end of stream
+//       if (!c.send(*data)) co_return;              // never suspends: buffers what cannot go now
+//     }
+//   }
+//
+// Backpressure: send() writes what the socket takes and buffers the rest, written in the
+// background. When more than the server's high watermark is buffered, the next read() first waits
+// until the buffer drains below the low watermark: a client that does not read stops being read.
+// A send() that would buffer more than max_buffered fails (std::errc::no_buffer_space) and closes
+// the connection (a slow consumer in a broadcast).
+// Memory: read() lends the loop's buffer (no read buffer per connection); the output buffers are
+// allocated only when the socket cannot take a send() at once, and kept for reuse.
+// Ownership: the server owns the Connection and its socket; the handler gets a reference valid
+// until its task ends. Threads: the connection's loop thread only.
+#pragma once
+
+#include <tether/async_tcp.hpp>
+#include <tether/deadline.hpp>
+#include <tether/detail/io_op.hpp>
+#include <tether/detail/op.hpp>
+#include <tether/endpoint.hpp>
+#include <tether/error.hpp>
+
+#include <chrono>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <coroutine>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <stop_token>
+#include <string_view>
+#include <vector>
+
+namespace tether {
+
+class Connection;
+class EventLoop;
+
+namespace detail {
+
+struct ServerLoop;
+
+/// A peer address in 32 bytes instead of an Endpoint's 136: an IP address and port, or nothing
+/// (a Unix peer, which is almost always unnamed).
+class PeerAddress {
+ public:
+  PeerAddress() noexcept = default;
+  explicit PeerAddress(const Endpoint& e) noexcept;
+  Endpoint endpoint() const;
+
+ private:
+  sockaddr_in6 addr_{};  // large enough for sockaddr_in too
+  socklen_t len_ = 0;
+};
+
+/// Awaitable of Connection::read(): Result<std::span<const std::byte>>, empty at end of stream.
+class ConnReadOp : public ReadBorrowedOp {
+ public:
+  explicit ConnReadOp(Connection& c) noexcept;
+  ConnReadOp(const ConnReadOp&) = delete;
+  ConnReadOp& operator=(const ConnReadOp&) = delete;
+  ~ConnReadOp();
+  template <class P>
+  bool await_suspend(std::coroutine_handle<P> h) noexcept {
+    return begin(h, token_of(h));
+  }
+  Result<std::span<const std::byte>> await_resume() noexcept;
+
+ private:
+  friend class tether::Connection;
+  bool begin(std::coroutine_handle<> h, std::stop_token token) noexcept;
+  void wake() noexcept;  // parked (backpressure): start the read now, through the ready queue
+  static void on_wake(ReadyNode& node) noexcept;
+  Connection* conn_;
+  std::coroutine_handle<> parked_;
+  std::stop_token token_;
+};
+
+/// Awaitable of Connection::flush(): Status once nothing is buffered.
+class FlushOp : private ReadyNode, private TimerNode {
+ public:
+  FlushOp(Connection& c, Deadline deadline) noexcept;
+  FlushOp(const FlushOp&) = delete;
+  FlushOp& operator=(const FlushOp&) = delete;
+  ~FlushOp();
+  bool await_ready() const noexcept;
+  bool await_suspend(std::coroutine_handle<> h) noexcept;
+  Status await_resume() noexcept;
+
+ private:
+  friend class tether::Connection;
+  static void on_ready(ReadyNode& node) noexcept;
+  static void on_fire(TimerNode& node) noexcept;
+  Connection* conn_;
+  Deadline deadline_;
+  std::coroutine_handle<> waiter_;
+  bool timed_out_ = false;
+};
+
+}  // namespace detail
+
+class Connection {
+ public:
+  /// Made by the server for each accepted client; `stream` and `peer` must outlive it.
+  Connection(detail::ServerLoop& loop, AsyncTcpStream& stream, const detail::PeerAddress& peer);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  /// The client's address (empty for a Unix client).
+  Endpoint peer() const { return peer_->endpoint(); }
+
+  /// Reads what has arrived. Errors: std::errc::timed_out (idle timeout), Errc::closed (closed by
+  /// the server, e.g. at the end of a graceful shutdown), or the socket's error (ECONNRESET...).
+  detail::ConnReadOp read() noexcept { return detail::ConnReadOp(*this); }
+  /// Queues `data` for the client; never suspends. Fails once the connection is broken or closed.
+  Status send(std::span<const std::byte> data);
+  Status send(std::string_view text) {
+    return send(std::as_bytes(std::span(text.data(), text.size())));
+  }
+  /// Waits until every buffered byte is written (or the deadline passes: std::errc::timed_out).
+  detail::FlushOp flush(Deadline deadline = {}) noexcept { return detail::FlushOp(*this, deadline); }
+  std::size_t buffered() const noexcept { return buffered_; }
+
+  /// Ends the connection: pending and later operations fail with `why`. Idempotent.
+  void close(std::error_code why = make_error_code(Errc::closed)) noexcept;
+  bool is_open() const noexcept { return stream_->is_open(); }
+  /// Why the connection ended (empty while it is healthy).
+  std::error_code error() const noexcept { return error_; }
+
+  std::uint64_t bytes_in() const noexcept { return bytes_in_; }
+  std::uint64_t bytes_out() const noexcept { return bytes_out_; }
+  /// The server's loop this connection runs on (0-based).
+  std::size_t loop_index() const noexcept;
+  EventLoop& loop() const noexcept;
+  /// Sends `data` to every other connection of the server, on every loop (chat, pub/sub).
+  void broadcast(std::span<const std::byte> data);
+  void broadcast(std::string_view text) {
+    broadcast(std::as_bytes(std::span(text.data(), text.size())));
+  }
+
+ private:
+  friend class detail::ConnReadOp;
+  friend class detail::FlushOp;
+  friend struct detail::ServerLoop;
+
+  // Allocated the first time the socket does not take a send() at once, then kept.
+  struct Output;
+  struct IdleTimer : detail::TimerNode {
+    Connection* conn;
+  };
+  struct Link : detail::ListHook {
+    Connection* conn;
+  };
+
+  detail::FdHandle* stream_handle() const noexcept { return stream_->handle_; }
+  void start_write() noexcept;
+  bool write_finished() noexcept;  // bookkeeping after a write completed; false on error
+  void wake_waiters() noexcept;
+  void touch() noexcept;
+  static void on_write(detail::ReadyNode& node) noexcept;
+  static void on_idle(detail::TimerNode& node) noexcept;
+
+  detail::ServerLoop* loop_;
+  AsyncTcpStream* stream_;
+  const detail::PeerAddress* peer_;
+  std::unique_ptr<Output> out_;
+  std::size_t buffered_ = 0;
+  detail::ConnReadOp* parked_ = nullptr;
+  std::error_code error_;
+  IdleTimer idle_;
+  std::chrono::steady_clock::time_point last_active_;
+  Link link_;
+  std::uint64_t bytes_in_ = 0;
+  std::uint64_t bytes_out_ = 0;
+};
+
+}  // namespace tether

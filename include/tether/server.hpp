@@ -1,0 +1,108 @@
+// tether/server.hpp: a multi-core TCP server: N event loops, one coroutine per connection.
+//
+//   Server server({.address = Endpoint::ipv4_any(7000)});
+//   auto stats = server.run([](Connection& c) -> Task<void> { ... });  // until SIGINT/SIGTERM
+//
+// Loops: `threads` loops (default: one per core), loop 0 on the thread that calls run(). Each
+// loop has its own SO_REUSEPORT listener, so the kernel spreads connections over the loops
+// (AcceptMode::single_acceptor instead accepts on loop 0 and hands connections out round-robin;
+// Unix sockets always use it). Limits: max_connections (extra clients are closed at once),
+// idle_timeout (a silent client is closed; the others go on), high/low watermarks (see
+// connection.hpp), accept errors such as EMFILE never spin: a reserved fd lets the server accept
+// and close the excess client, and when even that fails accepting backs off (10 ms doubling to 1 s).
+// Shutdown: stop() or SIGINT/SIGTERM stops accepting, lets connections finish for up to
+// drain_timeout, then closes the rest (a second signal closes them at once); run() then returns.
+// Threads: run() blocks; stop() may be called from any thread; on_event is called on the loops'
+// threads (serialize in it if needed). The handler object is shared by all loops and lives until
+// run() returns: it may keep state, but must be safe to call from several threads.
+#pragma once
+
+#include <tether/cidr.hpp>
+#include <tether/connection.hpp>
+#include <tether/endpoint.hpp>
+#include <tether/error.hpp>
+#include <tether/task.hpp>
+#include <tether/tcp.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string_view>
+#include <system_error>
+
+namespace tether {
+
+enum class AcceptMode : std::uint8_t { reuse_port, single_acceptor };
+
+struct ServerStats {
+  std::uint64_t connections = 0;    ///< clients served (accepted and handed to the handler)
+  std::uint64_t rejected = 0;       ///< closed at once: over max_connections or denied
+  std::uint64_t shed = 0;           ///< accepted and closed at once while out of file descriptors
+  std::uint64_t bytes_in = 0;
+  std::uint64_t bytes_out = 0;
+  std::uint64_t errors = 0;         ///< connections that ended with an error (reset, ...)
+  std::uint64_t idle_timeouts = 0;  ///< connections closed by the idle timeout
+  std::uint64_t accept_errors = 0;  ///< failed accept() calls (EMFILE, ...)
+  std::uint64_t backoffs = 0;       ///< pauses of accepting after an accept error
+  std::size_t peak_buffered = 0;    ///< most bytes buffered for writing at once, all loops summed
+
+  ServerStats& operator+=(const ServerStats& o) noexcept;
+};
+
+struct ServerEvent {
+  enum class Kind : std::uint8_t { listening, accepted, rejected, closed, accept_error, draining };
+  Kind kind;
+  std::size_t loop = 0;
+  Endpoint peer;          ///< accepted, rejected, closed; the bound address for listening
+  std::error_code error;  ///< closed with an error, accept_error
+  std::string_view reason;  ///< rejected: "denied" / "max-conns"; closed: "eof", "idle", ...
+  std::uint64_t bytes_in = 0;   ///< closed
+  std::uint64_t bytes_out = 0;  ///< closed
+};
+
+struct ServerOptions {
+  Endpoint address;
+  std::size_t threads = 0;                      ///< 0: one loop per core
+  std::size_t max_connections = 0;              ///< 0: no limit
+  std::chrono::milliseconds idle_timeout{0};    ///< 0: none
+  std::chrono::milliseconds drain_timeout{5000};
+  std::size_t high_watermark = 256 * 1024;      ///< stop reading a client above this
+  std::size_t low_watermark = 64 * 1024;        ///< resume below this
+  std::size_t max_buffered = 1024 * 1024;       ///< a send beyond this closes the connection
+  bool handle_signals = true;                   ///< SIGINT/SIGTERM start a graceful shutdown
+  AcceptMode accept_mode = AcceptMode::reuse_port;
+  ListenOptions listen;                         ///< backlog, v6_only (reuse_port is set per mode)
+  AccessList access;                            ///< --allow / --deny
+  std::function<void(const ServerEvent&)> on_event;
+};
+
+namespace detail {
+struct ServerImpl;
+}
+
+class Server {
+ public:
+  using Handler = std::function<Task<void>(Connection&)>;
+
+  explicit Server(ServerOptions options);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  /// Creates the loops and binds their listeners; returns the bound address (port 0 resolved).
+  /// run() calls it if it was not called.
+  Result<Endpoint> listen();
+  /// Serves until stop() or a signal, then returns the totals.
+  Result<ServerStats> run(Handler handler);
+  /// Any thread: graceful shutdown (as SIGTERM). Safe before run() too: run() then returns at once.
+  void stop() noexcept;
+  /// The number of loops (known after listen()).
+  std::size_t loop_count() const noexcept;
+
+ private:
+  std::unique_ptr<detail::ServerImpl> impl_;
+};
+
+}  // namespace tether

@@ -1,0 +1,84 @@
+// src/async/async_udp.cpp: AsyncUdpSocket on the loop's backend.
+#include "async/loop_impl.hpp"
+#include "sys.hpp"
+
+#include <tether/async_udp.hpp>
+
+#include <sys/socket.h>
+
+#include <utility>
+
+namespace tether {
+
+AsyncUdpSocket::AsyncUdpSocket(AsyncUdpSocket&& other) noexcept
+    : loop_(other.loop_), socket_(std::move(other.socket_)),
+      handle_(std::exchange(other.handle_, nullptr)) {}
+
+AsyncUdpSocket& AsyncUdpSocket::operator=(AsyncUdpSocket&& other) noexcept {
+  if (this != &other) {
+    close();
+    loop_ = other.loop_;
+    socket_ = std::move(other.socket_);
+    handle_ = std::exchange(other.handle_, nullptr);
+  }
+  return *this;
+}
+
+Result<AsyncUdpSocket> AsyncUdpSocket::adopt(EventLoop& loop, UdpSocket socket) {
+  auto h = detail::impl_of(loop).backend->attach(socket.socket().fd());
+  if (!h) return fail(h.error());
+  AsyncUdpSocket out;
+  out.loop_ = &loop;
+  out.socket_ = std::move(socket.socket());
+  out.handle_ = *h;
+  return out;
+}
+
+Result<AsyncUdpSocket> AsyncUdpSocket::bind(EventLoop& loop, const Endpoint& local,
+                                            const UdpBindOptions& options) {
+  auto s = UdpSocket::bind(local, options);
+  if (!s) return fail(s.error());
+  return adopt(loop, std::move(*s));
+}
+
+Result<AsyncUdpSocket> AsyncUdpSocket::open(EventLoop& loop, const Endpoint& like) {
+  auto s = UdpSocket::open(like);
+  if (!s) return fail(s.error());
+  return adopt(loop, std::move(*s));
+}
+
+Status AsyncUdpSocket::connect(const Endpoint& remote) {
+  return detail::sys_status([&] { return ::connect(socket_.fd(), remote.data(), remote.size()); });
+}
+
+void AsyncUdpSocket::cancel(std::error_code ec) noexcept {
+  if (handle_ != nullptr) detail::impl_of(*loop_).backend->cancel_all(handle_, ec);
+}
+
+void AsyncUdpSocket::close() noexcept {
+  if (handle_ != nullptr) {
+    detail::impl_of(*loop_).backend->detach(handle_, make_error_code(Errc::closed));
+    handle_ = nullptr;
+  }
+  socket_.close();
+}
+
+namespace detail {
+
+Result<Datagram> RecvFromOp::await_resume() {
+  finish();
+  if (ec) return fail(ec);
+  Datagram d;
+  d.full_size = result;
+  d.size = result < size ? result : size;
+  d.truncated = result > size;
+  if (addr_len > 0) {
+    if (auto from = Endpoint::from_sockaddr(reinterpret_cast<const sockaddr*>(&from_), addr_len)) {
+      d.from = std::move(*from);
+    }
+  }
+  return d;
+}
+
+}  // namespace detail
+}  // namespace tether

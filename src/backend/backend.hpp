@@ -1,0 +1,75 @@
+// src/backend/backend.hpp (private): the interface every I/O mechanism implements.
+//
+// The loop submits operations (IoOp) and receives completions; it never sees readiness. A backend
+// for epoll does the system call when the fd is ready; the io_uring backend hands the same IoOp to
+// the kernel. One file per mechanism (epoll.cpp, io_uring.cpp); make_backend() chooses, in one
+// place (select.cpp).
+// Threads: everything runs on the loop thread except wake().
+#pragma once
+
+#include <tether/detail/io_op.hpp>
+#include <tether/error.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <span>
+
+namespace tether::detail {
+
+/// Where a backend puts completions it cannot deliver inline (cancellations): the loop's ready
+/// queue, drained in the ready phase of the same iteration.
+class ReadySink {
+ public:
+  virtual void schedule(ReadyNode& node) noexcept = 0;
+
+ protected:
+  ~ReadySink() = default;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  /// "epoll" or "io_uring".
+  virtual const char* name() const noexcept = 0;
+
+  /// Registers an fd (any socket or eventfd-like fd). The handle lives until release_detached()
+  /// runs after detach().
+  virtual Result<FdHandle*> attach(int fd) = 0;
+  /// Ends every operation on the handle with `ec` (delivered through the ready queue) and
+  /// unregisters the fd. The caller closes the fd afterwards.
+  virtual void detach(FdHandle* handle, std::error_code ec) noexcept = 0;
+  /// Ends every operation on the handle with `ec`; the fd stays registered.
+  virtual void cancel_all(FdHandle* handle, std::error_code ec) noexcept = 0;
+
+  /// Starts `op`. True: it finished at once (result or ec set, no completion follows). False: it
+  /// is waiting; its completion (op.run) comes later from dispatch() or the ready queue.
+  virtual bool start(IoOp& op) noexcept = 0;
+  /// Ends a waiting op with `ec`; the completion goes through the ready queue.
+  virtual void cancel(IoOp& op, std::error_code ec) noexcept = 0;
+  /// Forgets a waiting op without completing it (its owner is being destroyed, or stops it). When
+  /// it returns nothing touches the op or its buffer any more; a write_all's `done` still counts
+  /// the bytes written before.
+  virtual void abandon(IoOp& op) noexcept = 0;
+
+  /// Waits for events for at most `timeout` (negative: without limit) or until wake().
+  virtual void poll(std::chrono::nanoseconds timeout) = 0;
+  /// Completes the operations that the last poll() made possible, calling op.run inline.
+  virtual void dispatch() = 0;
+  /// True when some operations must be retried without waiting (poll() must not block).
+  virtual bool has_deferred() const noexcept = 0;
+  /// Any thread: makes a blocked poll() return.
+  virtual void wake() noexcept = 0;
+  /// Frees the handles detached so far: after dispatch() no stale event can name them.
+  virtual void release_detached() noexcept = 0;
+
+  /// The buffer lent to read_borrowed operations: valid until the reader's next suspension.
+  virtual std::span<std::byte> borrow_buffer() noexcept = 0;
+};
+
+/// The backend for this process: epoll, or io_uring when TETHER_BACKEND=io_uring asks for it and
+/// the kernel allows it (else epoll, with a one-line notice on stderr).
+std::unique_ptr<Backend> make_backend(ReadySink& sink);
+
+}  // namespace tether::detail

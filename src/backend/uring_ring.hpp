@@ -1,0 +1,152 @@
+// src/backend/uring_ring.hpp (private): the io_uring backend's records and its queues.
+//
+// UringRing owns the ring, the lent buffers and the wake-up eventfd. It turns a Slot into a
+// submission (issue) and completions back into Slots (the completed queue), and it can cancel
+// requests and wait until the kernel is done with them (cancel_and_wait). What a completion
+// means for an operation is io_uring.cpp's business.
+// Tags: a request's user_data is its Slot's address; 0 marks cancel requests, 1 the wake-up read.
+// Loop-thread only, except wake().
+#pragma once
+
+#include "backend/uring_buffers.hpp"
+
+#include <tether/detail/io_op.hpp>
+#include <tether/detail/list.hpp>
+
+#include <liburing.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <system_error>
+#include <vector>
+
+namespace tether::detail::uring {
+
+struct Slot;
+
+/// The backend's record for one fd. (Named apart from epoll's FdHandle: the loop only ever sees
+/// an opaque FdHandle*.)
+struct UringFd {
+  int fd = -1;
+  bool closed = false;
+  std::uint8_t streak = 0;  ///< writes finished inside start() in a row
+  unsigned slots = 0;      ///< slots naming this record (in the kernel or reaped)
+  Slot* inflight[2] = {};  ///< per direction (read, write): the request in the kernel
+  HookList waiters[2];     ///< per direction, FIFO; the front one is in flight
+  UringFd* next_free = nullptr;
+};
+
+/// The message header of a recv_from or send_to (only datagram requests need one).
+struct MsgParts {
+  msghdr msg{};
+  iovec iov{};
+};
+
+/// One request: it lives until its CQE has been read and handled, even when its op is gone.
+struct Slot {
+  IoOp* op = nullptr;  ///< nullptr once abandoned or withdrawn: the CQE is only awaited, then dropped
+  UringFd* fd = nullptr;
+  std::unique_ptr<MsgParts> parts;  ///< made on a slot's first datagram request, then kept
+  Slot* next_free = nullptr;
+  int res = 0;
+  unsigned cqe_flags = 0;
+  socklen_t addr_len = 0;
+  OpKind kind = OpKind::read_some;
+  std::uint8_t dir = 0;
+  bool used = false;
+  bool polling = false;  ///< the request is a POLL_ADD that waits for the fd (after -EAGAIN)
+  bool reaped = false;   ///< its CQE was read: the kernel is done with every byte it was given
+  bool awaited = false;  ///< its CQE is expected by a caller: it skips the completed queue
+  bool spent = false;    ///< its result was handed out (or dropped) already
+  bool queued = false;   ///< its CQE waits in the completed queue
+};
+
+/// Chunked free list: records never move while in use.
+template <class T>
+class Pool {
+ public:
+  static constexpr std::size_t per_chunk = 256;
+  T* get() {
+    if (free_ == nullptr) {
+      chunks_.push_back(std::make_unique<T[]>(per_chunk));
+      for (std::size_t i = 0; i < per_chunk; ++i) put(&chunks_.back()[i]);
+    }
+    T* t = free_;
+    free_ = t->next_free;
+    return t;
+  }
+  void put(T* t) noexcept {
+    t->next_free = free_;
+    free_ = t;
+  }
+  template <class F>
+  void for_each(F&& f) {
+    for (auto& c : chunks_) {
+      for (std::size_t i = 0; i < per_chunk; ++i) f(c[i]);
+    }
+  }
+
+ private:
+  std::vector<std::unique_ptr<T[]>> chunks_;
+  T* free_ = nullptr;
+};
+
+class UringRing {
+ public:
+  UringRing() { completed_.reserve(256); }
+  UringRing(const UringRing&) = delete;
+  UringRing& operator=(const UringRing&) = delete;
+  ~UringRing();
+
+  /// Sets up the ring; nullptr on success, else what failed (and `why`, the reason).
+  const char* init(std::string& why);
+  /// Cancels every request still in the kernel (the wake-up read; ops whose owners outlived the
+  /// loop) and waits for them; their CQEs join the completed queue. Before the destructor.
+  void cancel_everything(Pool<Slot>& slots) noexcept;
+
+  /// Queues the request for `s` (submitted by the next wait or cancel_and_wait).
+  void issue(Slot& s) noexcept;
+  /// Submits, then waits up to `timeout` (negative: no limit; zero: not at all) for completions.
+  void submit_and_wait(std::chrono::nanoseconds timeout);
+  /// Cancels the requests and returns once the kernel has posted the CQE of each (its result is
+  /// in the slot; it does not join the completed queue).
+  void cancel_and_wait(Slot* const* list, std::size_t n) noexcept;
+  /// Any thread: ends a blocked submit_and_wait.
+  void wake() noexcept;
+
+  /// Slots whose CQE was read, in order.
+  std::vector<Slot*>& completed() noexcept { return completed_; }
+  bool has_completed() const noexcept { return !completed_.empty(); }
+  UringBuffers& buffers() noexcept { return buffers_; }
+
+ private:
+  io_uring_sqe* next_sqe() noexcept;
+  void cancel_request(std::uint64_t target) noexcept;
+  void arm_wake() noexcept;
+  void on_wake(int res) noexcept;
+  void reap() noexcept;
+
+  io_uring ring_{};
+  bool have_ring_ = false;
+  bool shutting_down_ = false;
+  int wakefd_ = -1;
+  std::uint64_t wake_value_ = 0;
+  bool wake_by_poll_ = false;
+  bool rearm_wake_ = false;
+  long in_kernel_ = 0;  ///< requests whose CQE has not been read (slots and the wake-up read)
+  UringBuffers buffers_;
+  std::vector<Slot*> completed_;
+};
+
+inline bool is_read(OpKind k) noexcept {
+  return k == OpKind::read_some || k == OpKind::read_borrowed || k == OpKind::accept ||
+         k == OpKind::recv_from;
+}
+inline unsigned dir_of(OpKind k) noexcept { return is_read(k) ? 0U : 1U; }
+
+}  // namespace tether::detail::uring

@@ -1,0 +1,79 @@
+// src/server/server_loop.hpp (private): the state of a Server and of each of its loops.
+#pragma once
+
+#include <tether/async_tcp.hpp>
+#include <tether/connection.hpp>
+#include <tether/detail/list.hpp>
+#include <tether/event_loop.hpp>
+#include <tether/server.hpp>
+#include <tether/timer.hpp>
+
+#include <atomic>
+#include <cstddef>
+#include <memory>
+#include <span>
+#include <thread>
+#include <vector>
+
+namespace tether::detail {
+
+struct ServerImpl;
+
+/// One loop of a server: its listener, its connections, its share of the statistics.
+/// Everything here is touched only by the loop's thread (after run() starts it).
+struct ServerLoop {
+  ServerLoop(ServerImpl& server, std::size_t index);
+  ~ServerLoop();
+
+  // Runs on the loop's thread until it has drained.
+  void serve();
+  /// Stops accepting; arms the drain deadline; the loop ends when no connection is left.
+  void begin_drain();
+  /// Closes every connection now.
+  void close_all() noexcept;
+  /// Called when a connection ends; stops the loop once draining and empty.
+  void connection_done() noexcept;
+  /// A connection accepted elsewhere (single acceptor) or here.
+  void admit(AsyncTcpStream stream, Endpoint peer);
+  void deliver(std::span<const std::byte> data, const Connection* except);
+  void emit(ServerEvent event) const;
+  /// Closes the reserved fd, accepts and closes one pending client, reopens it. False if the
+  /// reserve could not help (then back off).
+  bool shed_one() noexcept;
+
+  ServerImpl& server;
+  std::size_t index;
+  EventLoop loop;
+  AsyncTcpListener listener;
+  HookList connections;
+  std::size_t active = 0;
+  std::size_t buffered = 0;  // bytes buffered for writing by this loop's connections
+  ServerStats stats;
+  int reserve_fd = -1;
+  bool draining = false;
+  bool accepting = false;  // the accept task is alive
+  Timer drain_timer;
+  std::size_t next_target = 0;  // single acceptor: round-robin position
+};
+
+struct ServerImpl {
+  explicit ServerImpl(ServerOptions o) : options(std::move(o)) {}
+
+  ServerOptions options;
+  Server::Handler handler;
+  std::vector<std::unique_ptr<ServerLoop>> loops;
+  Endpoint bound;
+  bool listening = false;
+  std::atomic<std::size_t> active{0};
+  std::atomic<bool> stop_requested{false};
+  std::atomic<bool> running{false};
+  int signals_seen = 0;  // loop 0 only
+  std::atomic<std::size_t> buffered_total{0};
+  std::atomic<std::size_t> peak_buffered{0};
+
+  /// Posts begin_drain to every loop (any thread).
+  void request_stop() noexcept;
+  void note_buffered(std::ptrdiff_t delta) noexcept;
+};
+
+}  // namespace tether::detail

@@ -1,0 +1,179 @@
+// tether connect HOST PORT: connect, then relay stdin and stdout over the connection.
+#include "commands.hpp"
+#include "options.hpp"
+#include "relay.hpp"
+#include "session.hpp"
+
+#include <tether/tcp.hpp>
+#include <tether/udp.hpp>
+
+#include <fmt/format.h>
+
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <memory>
+
+namespace tether::cli {
+
+namespace {
+
+/// After stdin's end, `connect -u` waits this long for replies unless -w says otherwise.
+constexpr std::chrono::milliseconds default_udp_linger{1000};
+
+struct ConnectArgs {
+  std::string host;
+  std::string port;
+  CommonOptions common;
+};
+
+/// Where to bind before connecting (-s / -p), or nullopt. May narrow `family` to the source's.
+std::optional<Endpoint> source_endpoint(const ConnectArgs& a, IpFamily& family, const EventLog& log,
+                                        bool& failed) {
+  const auto& c = a.common;
+  if (c.source.empty() && c.source_port.empty()) return std::nullopt;
+  const std::string port = c.source_port.empty() ? "0" : c.source_port;
+  const std::uint16_t port_number = port_or_usage(port, "source port (-p)");
+  if (!c.source.empty()) {
+    check_host_or_usage(c.source, port, "source address (-s)");
+    auto ep = resolve_first(c.source, port, family, false);
+    if (!ep) {
+      log.error(fmt::format("source address '{}': {}", text_escape(c.source), describe(ep.error())));
+      failed = true;
+      return std::nullopt;
+    }
+    if (family == IpFamily::any) family = ep->family() == AF_INET6 ? IpFamily::ipv6 : IpFamily::ipv4;
+    return *ep;
+  }
+  // -p alone: the wildcard address of the family the target will be reached by.
+  if (family == IpFamily::any) {
+    auto target = resolve_first(a.host, a.port, family, false);
+    if (!target) {
+      log.error(fmt::format("{}: {}", host_port_text(a.host, a.port), describe(target.error())));
+      failed = true;
+      return std::nullopt;
+    }
+    family = target->family() == AF_INET6 ? IpFamily::ipv6 : IpFamily::ipv4;
+  }
+  return family == IpFamily::ipv6 ? Endpoint::ipv6_any(port_number) : Endpoint::ipv4_any(port_number);
+}
+
+/// Binds an unbound Unix datagram socket to a kernel-chosen abstract name (autobind), so that the
+/// peer has an address to answer to.
+Status autobind_unix(UdpSocket& socket) {
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  if (::bind(socket.socket().fd(), reinterpret_cast<const sockaddr*>(&sa), sizeof(sa_family_t)) != 0) {
+    return fail(errno_code(errno));
+  }
+  return {};
+}
+
+int connect_stream(const ConnectArgs& a, const EventLog& log, Deadline deadline) {
+  const auto& c = a.common;
+  Result<TcpStream> stream;
+  std::string target;
+  if (c.is_unix()) {
+    auto ep = unix_endpoint_or_usage(c.unix_path);
+    target = ep.to_string();
+    stream = TcpStream::connect(ep, deadline);
+  } else {
+    ConnectOptions co;
+    co.deadline = deadline;
+    co.family = c.family();
+    bool failed = false;
+    co.source = source_endpoint(a, co.family, log, failed);
+    if (failed) return exit_failure;
+    target = host_port_text(a.host, a.port);
+    stream = TcpStream::connect(a.host, a.port, co);
+  }
+  if (!stream) {
+    log.error(fmt::format("connect to {}: {}", target, describe(stream.error())));
+    return exit_failure;
+  }
+  emit_endpoints(log, "connected", c.proto(), stream->local_endpoint(), stream->peer_endpoint());
+  StreamRelayOptions ro;
+  ro.idle_timeout = c.timeout();
+  RelayStats stats = relay_stream(*stream, ro);
+  emit_closed(log, c.proto(), stats, &*stream);
+  return finish_relay(log, stats);
+}
+
+int connect_datagram(const ConnectArgs& a, const EventLog& log) {
+  const auto& c = a.common;
+  Endpoint remote;
+  Result<UdpSocket> socket;
+  if (c.is_unix()) {
+    remote = unix_endpoint_or_usage(c.unix_path);
+    socket = UdpSocket::open(remote);
+    if (socket) {
+      if (auto st = autobind_unix(*socket); !st) socket = fail(st.error());
+    }
+  } else {
+    IpFamily family = c.family();
+    bool failed = false;
+    auto source = source_endpoint(a, family, log, failed);
+    if (failed) return exit_failure;
+    auto resolved = resolve_first(a.host, a.port, family, false);
+    if (!resolved) {
+      log.error(fmt::format("{}: {}", host_port_text(a.host, a.port), describe(resolved.error())));
+      return exit_failure;
+    }
+    remote = *resolved;
+    socket = source ? UdpSocket::bind(*source) : UdpSocket::open(remote);
+  }
+  if (socket) {
+    if (auto st = socket->connect(remote); !st) socket = fail(st.error());
+  }
+  if (!socket) {
+    log.error(fmt::format("connect to {}: {}", remote.to_string(), describe(socket.error())));
+    return exit_failure;
+  }
+  emit_endpoints(log, "connected", c.proto(), socket->local_endpoint(), socket->peer_endpoint());
+  DatagramRelayOptions ro;
+  ro.connected = true;
+  ro.idle_timeout = c.timeout();
+  ro.linger_after_eof = c.timeout() ? *c.timeout() : default_udp_linger;
+  RelayStats stats = relay_datagrams(*socket, ro);
+  emit_closed(log, c.proto(), stats, nullptr);
+  return finish_relay(log, stats);
+}
+
+int run_connect(const ConnectArgs& a) {
+  const auto& c = a.common;
+  // The deadline starts before any resolution: -w bounds resolving and connecting together.
+  const Deadline deadline = c.timeout() ? Deadline(*c.timeout()) : Deadline::never();
+  const EventLog log(c.event_format());
+  if (c.is_unix()) {
+    if (!a.host.empty() || !a.port.empty()) throw UsageError("--unix PATH replaces HOST PORT");
+    if (!c.source.empty() || !c.source_port.empty()) throw UsageError("-s/-p do not apply to --unix");
+    if (c.ipv4 || c.ipv6) throw UsageError("-4/-6 do not apply to --unix");
+  } else {
+    if (a.host.empty()) throw UsageError("HOST is required");
+    if (a.port.empty()) throw UsageError("PORT is required");
+    port_or_usage(a.port, "port");
+    check_host_or_usage(a.host, a.port, "host");
+  }
+  return c.udp ? connect_datagram(a, log) : connect_stream(a, log, deadline);
+}
+
+}  // namespace
+
+void add_connect_command(CLI::App& app) {
+  auto args = std::make_shared<ConnectArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "connect",
+      "Connect to HOST PORT and relay stdin and stdout over the connection");
+  cmd->footer(
+      "Both directions run at once. At the end of stdin, tether sends FIN and keeps printing\n"
+      "until the peer closes. With -u, each stdin read is one datagram, and after stdin's end\n"
+      "replies are printed until -w seconds (default 1) pass without one.\n"
+      "Exit status: 0 clean close, 1 network error (refused, timed out, reset...), 2 bad usage.");
+  cmd->add_option("HOST", args->host, "Host name or address");
+  cmd->add_option("PORT", args->port, "Port number or service name (e.g. 80, http)");
+  add_common_options(*cmd, args->common, "Bind to this local address before connecting",
+                     "Bind to this local port before connecting");
+  cmd->callback([args] { finish(run_connect(*args)); });
+}
+
+}  // namespace tether::cli

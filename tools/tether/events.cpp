@@ -1,0 +1,222 @@
+#include "events.hpp"
+
+#include <fmt/format.h>
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <type_traits>
+
+namespace tether::cli {
+
+namespace {
+
+/// Length of the valid UTF-8 sequence starting at text[i] (2..4), or 0 if it is not one.
+std::size_t utf8_sequence(std::string_view text, std::size_t i) {
+  auto byte = [&](std::size_t k) { return static_cast<unsigned char>(text[k]); };
+  unsigned char b = byte(i);
+  std::size_t len = 0;
+  char32_t cp = 0;
+  if (b >= 0xC2 && b <= 0xDF) {
+    len = 2;
+    cp = b & 0x1Fu;
+  } else if (b >= 0xE0 && b <= 0xEF) {
+    len = 3;
+    cp = b & 0x0Fu;
+  } else if (b >= 0xF0 && b <= 0xF4) {
+    len = 4;
+    cp = b & 0x07u;
+  } else {
+    return 0;
+  }
+  if (i + len > text.size()) return 0;
+  for (std::size_t k = 1; k < len; ++k) {
+    if ((byte(i + k) & 0xC0u) != 0x80u) return 0;
+    cp = (cp << 6) | (byte(i + k) & 0x3Fu);
+  }
+  // Overlong forms, surrogates, beyond U+10FFFF, and the C1 control characters are not accepted.
+  if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF ||
+      (cp >= 0xD800 && cp <= 0xDFFF) || (cp >= 0x80 && cp <= 0x9F)) {
+    return 0;
+  }
+  return len;
+}
+
+std::string format_double(double v) {
+  if (!std::isfinite(v)) return "0";
+  return fmt::format("{:.6f}", v);
+}
+
+}  // namespace
+
+std::string json_escape(std::string_view text) {
+  std::string out;
+  out.reserve(text.size() + 2);
+  for (std::size_t i = 0; i < text.size();) {
+    auto c = static_cast<unsigned char>(text[i]);
+    if (c == '"') {
+      out += "\\\"";
+    } else if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c < 0x20 || c == 0x7F) {
+      out += fmt::format("\\u{:04x}", c);
+    } else if (c >= 0x80) {
+      std::size_t len = utf8_sequence(text, i);
+      if (len == 0) {
+        out += fmt::format("\\u{:04x}", c);  // a stray byte, shown as its Latin-1 code point
+      } else {
+        out.append(text.substr(i, len));
+        i += len;
+        continue;
+      }
+    } else {
+      out += static_cast<char>(c);
+    }
+    ++i;
+  }
+  return out;
+}
+
+std::string text_escape(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size();) {
+    auto c = static_cast<unsigned char>(text[i]);
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c < 0x20 || c == 0x7F) {
+      out += fmt::format("\\x{:02x}", c);
+    } else if (c >= 0x80) {
+      std::size_t len = utf8_sequence(text, i);
+      if (len == 0) {
+        out += fmt::format("\\x{:02x}", c);
+      } else {
+        out.append(text.substr(i, len));
+        i += len;
+        continue;
+      }
+    } else {
+      out += static_cast<char>(c);
+    }
+    ++i;
+  }
+  return out;
+}
+
+Event& Event::add(std::string_view key, std::string_view value) {
+  fields_.emplace_back(std::string(key), std::string(value));
+  return *this;
+}
+Event& Event::add(std::string_view key, std::int64_t value) {
+  fields_.emplace_back(std::string(key), value);
+  return *this;
+}
+Event& Event::add(std::string_view key, std::uint64_t value) {
+  fields_.emplace_back(std::string(key), value);
+  return *this;
+}
+Event& Event::add(std::string_view key, double value) {
+  fields_.emplace_back(std::string(key), value);
+  return *this;
+}
+Event& Event::add(std::string_view key, bool value) {
+  fields_.emplace_back(std::string(key), value);
+  return *this;
+}
+
+std::string Event::to_json() const {
+  std::string out = fmt::format("{{\"event\":\"{}\"", json_escape(name_));
+  for (const auto& [key, value] : fields_) {
+    out += fmt::format(",\"{}\":", json_escape(key));
+    std::visit(
+        [&out](const auto& v) {
+          using T = std::decay_t<decltype(v)>;
+          if constexpr (std::is_same_v<T, std::string>) {
+            out += '"';
+            out += json_escape(v);
+            out += '"';
+          } else if constexpr (std::is_same_v<T, bool>) {
+            out += v ? "true" : "false";
+          } else if constexpr (std::is_same_v<T, double>) {
+            out += format_double(v);
+          } else {
+            out += fmt::format("{}", v);
+          }
+        },
+        value);
+  }
+  out += "}\n";
+  return out;
+}
+
+std::string Event::to_text() const {
+  std::string out = "tether: " + text_escape(name_);
+  for (const auto& [key, value] : fields_) {
+    out += fmt::format(" {}=", text_escape(key));
+    std::visit(
+        [&out](const auto& v) {
+          using T = std::decay_t<decltype(v)>;
+          if constexpr (std::is_same_v<T, std::string>) {
+            // Quote values that would otherwise be ambiguous (spaces, empty).
+            bool quote = v.empty() || v.find(' ') != std::string::npos;
+            out += quote ? "\"" + text_escape(v) + "\"" : text_escape(v);
+          } else if constexpr (std::is_same_v<T, bool>) {
+            out += v ? "yes" : "no";
+          } else if constexpr (std::is_same_v<T, double>) {
+            out += format_double(v);
+          } else {
+            out += fmt::format("{}", v);
+          }
+        },
+        value);
+  }
+  out += '\n';
+  return out;
+}
+
+void write_stderr(std::string_view line) {
+  while (!line.empty()) {
+    ssize_t n = ::write(STDERR_FILENO, line.data(), line.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return;  // nowhere left to report to
+    }
+    line.remove_prefix(static_cast<std::size_t>(n));
+  }
+}
+
+void EventLog::emit(const Event& event) const {
+  switch (format_) {
+    case EventFormat::none:
+      return;
+    case EventFormat::text:
+      write_stderr(event.to_text());
+      return;
+    case EventFormat::json:
+      write_stderr(event.to_json());
+      return;
+  }
+}
+
+void EventLog::error(std::string_view message) const {
+  if (format_ == EventFormat::json) {
+    write_stderr(Event("error").add("message", message).to_json());
+  } else {
+    write_stderr("tether: " + text_escape(message) + "\n");
+  }
+}
+
+std::string describe(std::error_code ec) {
+  std::string m = ec.message();
+  if (!m.empty()) m[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(m[0])));
+  return m;
+}
+
+}  // namespace tether::cli

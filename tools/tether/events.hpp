@@ -1,0 +1,80 @@
+// events.hpp: what the CLI reports on stderr with -v (readable lines) or --json (JSON lines).
+//
+// An Event is a name and ordered fields. EventLog renders it in one of the two formats and writes it
+// with ONE write(2) call, so lines from different threads never interleave. Text that comes from the
+// network (a peer's Unix path, an error message) may hold control characters: both renderers escape
+// them, so a peer can never inject raw bytes into the event stream or the terminal.
+// Threads: EventLog::emit() may be called from any thread.
+#pragma once
+
+#include <tether/endpoint.hpp>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <variant>
+#include <vector>
+
+namespace tether::cli {
+
+enum class EventFormat : std::uint8_t { none, text, json };
+
+class Event {
+ public:
+  using Value = std::variant<std::string, std::int64_t, std::uint64_t, double, bool>;
+
+  explicit Event(std::string_view name) : name_(name) {}
+
+  Event& add(std::string_view key, std::string_view value);
+  Event& add(std::string_view key, const char* value) { return add(key, std::string_view(value)); }
+  Event& add(std::string_view key, const Endpoint& value) { return add(key, value.to_string()); }
+  Event& add(std::string_view key, std::int64_t value);
+  Event& add(std::string_view key, std::uint64_t value);
+  Event& add(std::string_view key, int value) { return add(key, std::int64_t{value}); }
+  Event& add(std::string_view key, unsigned value) { return add(key, std::uint64_t{value}); }
+  Event& add(std::string_view key, double value);
+  Event& add(std::string_view key, bool value);
+
+  const std::string& name() const noexcept { return name_; }
+
+  /// {"event":"NAME","key":value,...}
+  std::string to_json() const;
+  /// tether: NAME key=value key=value ...
+  std::string to_text() const;
+
+ private:
+  std::string name_;
+  std::vector<std::pair<std::string, Value>> fields_;
+};
+
+/// The process's event sink on stderr.
+class EventLog {
+ public:
+  explicit EventLog(EventFormat format = EventFormat::none) noexcept : format_(format) {}
+
+  EventFormat format() const noexcept { return format_; }
+  bool enabled() const noexcept { return format_ != EventFormat::none; }
+
+  /// Writes the event when events are on; otherwise nothing.
+  void emit(const Event& event) const;
+  /// A runtime error: always printed, as one line: an "error" event with --json, else
+  /// "tether: MESSAGE".
+  void error(std::string_view message) const;
+
+ private:
+  EventFormat format_;
+};
+
+/// JSON string escaping (quotes, backslash, every control character, DEL, invalid UTF-8 as \u00XX).
+std::string json_escape(std::string_view text);
+/// Printable text: control characters, DEL and bytes >= 0x80 become \xNN, backslash becomes \\.
+std::string text_escape(std::string_view text);
+
+/// A one-line human message for an error code ("Connection refused").
+std::string describe(std::error_code ec);
+
+/// Writes all of `line` to stderr in one write() where possible (retrying EINTR and partial writes).
+void write_stderr(std::string_view line);
+
+}  // namespace tether::cli

@@ -1,0 +1,56 @@
+// listen.hpp: `tether listen` and its serving modes.
+//
+// By default `listen` accepts one client (or one after another with -k) and relays stdin/stdout
+// with it. A serving mode replaces that default: it is a flag of `listen` (--echo, --chat, ...)
+// with a function that serves on the parsed settings. To add one:
+//   1. write tools/tether/listen_<mode>.cpp defining `ListenMode <mode>_listen_mode()`;
+//   2. declare it below and add it to the list in listen_modes() (listen.cpp).
+// open_stream_listener() / open_datagram_socket() bind exactly like the default mode does
+// (including the "listening" event and Unix path clean-up), so modes behave the same.
+#pragma once
+
+#include "events.hpp"
+#include "options.hpp"
+
+#include <tether/endpoint.hpp>
+#include <tether/tcp.hpp>
+#include <tether/udp.hpp>
+
+#include <CLI/CLI.hpp>
+
+#include <vector>
+
+namespace tether::cli {
+
+/// Everything `listen` parsed, resolved and checked, ready to serve.
+struct ListenSettings {
+  CommonOptions common;   ///< -u, --unix, -w, -v/--json ... as given
+  Endpoint local;         ///< where to bind: the address and port (0: any free port), or a Unix path
+  bool keep_open = false; ///< -k: serve clients one after another
+  EventLog log;           ///< where events and errors go
+
+  const char* proto() const noexcept { return common.proto(); }
+};
+
+/// socket, bind, listen on settings.local and emit "listening" with the real port. A Unix path we
+/// create is removed when the process exits. On failure the error is printed and returned.
+Result<TcpListener> open_stream_listener(const ListenSettings& settings);
+/// The datagram counterpart (bind; "listening").
+Result<UdpSocket> open_datagram_socket(const ListenSettings& settings);
+
+/// A serving mode of `tether listen`.
+struct ListenMode {
+  const char* flag;                           ///< e.g. "--echo"
+  const char* help;                           ///< one line for --help
+  int (*run)(const ListenSettings& settings);  ///< serves; returns the exit status
+  void (*add_options)(CLI::App& listen) = nullptr;  ///< extra flags the mode needs, if any
+};
+
+/// The modes `listen` offers besides the default relay (one flag each, mutually exclusive).
+const std::vector<ListenMode>& listen_modes();
+
+// Modes implemented in their own files (declare new ones here):
+// echo_listen_mode(), chat_listen_mode(), discard_listen_mode(): serve_modes.hpp
+ListenMode sockperf_listen_mode();  // serve_sockperf.cpp
+
+}  // namespace tether::cli

@@ -1,0 +1,96 @@
+#include "options.hpp"
+
+#include <fmt/format.h>
+
+#include <cmath>
+
+namespace tether::cli {
+
+IpFamily CommonOptions::family() const noexcept {
+  if (ipv4) return IpFamily::ipv4;
+  if (ipv6) return IpFamily::ipv6;
+  return IpFamily::any;
+}
+
+EventFormat CommonOptions::event_format() const noexcept {
+  if (json) return EventFormat::json;
+  if (verbose) return EventFormat::text;
+  return EventFormat::none;
+}
+
+std::optional<std::chrono::milliseconds> CommonOptions::timeout() const {
+  if (timeout_s <= 0) return std::nullopt;
+  auto ms = std::ceil(timeout_s * 1000.0);
+  return std::chrono::milliseconds(static_cast<std::chrono::milliseconds::rep>(ms));
+}
+
+const char* CommonOptions::proto() const noexcept {
+  if (is_unix()) return udp ? "unix-dgram" : "unix";
+  return udp ? "udp" : "tcp";
+}
+
+void add_common_options(CLI::App& cmd, CommonOptions& o, const std::string& source_help,
+                        const std::string& port_help) {
+  cmd.add_flag("-u,--udp", o.udp, "Use datagrams (UDP, or Unix datagrams with --unix)");
+  cmd.add_option("--unix", o.unix_path, "Use the Unix socket PATH instead of HOST PORT (@NAME: abstract)")
+      ->type_name("PATH");
+  auto* v4 = cmd.add_flag("-4", o.ipv4, "IPv4 only");
+  auto* v6 = cmd.add_flag("-6", o.ipv6, "IPv6 only");
+  v4->excludes(v6);
+  cmd.add_option("-w,--timeout", o.timeout_s,
+                 "Connect deadline and idle timeout in seconds (UDP: how long to wait for replies)")
+      ->type_name("SECS")
+      ->check(CLI::Validator(
+          [](std::string& text) -> std::string {
+            double v = 0;
+            if (CLI::detail::lexical_cast(text, v) && v > 0 && v < 1e9) return {};
+            return "'" + text + "' is not a positive number of seconds";
+          },
+          "", "positive seconds"));
+  cmd.add_option("-s,--source", o.source, source_help)->type_name("ADDRESS");
+  cmd.add_option("-p,--source-port", o.source_port, port_help)->type_name("PORT");
+  cmd.add_flag("-v,--verbose", o.verbose, "Print events (listening, connected, closed...) on stderr");
+  cmd.add_flag("--json", o.json, "Print events as JSON lines on stderr");
+}
+
+std::uint16_t port_or_usage(std::string_view text, std::string_view what) {
+  auto port = parse_port(text);
+  if (!port) {
+    throw UsageError(fmt::format("{} '{}': {}", what, text_escape(text), describe(port.error())));
+  }
+  return *port;
+}
+
+void check_host_or_usage(std::string_view host, std::string_view service, std::string_view what) {
+  if (host.empty()) throw UsageError(fmt::format("{} is empty", what));
+  auto ep = Endpoint::parse(host, service);
+  if (ep || ep.error() == make_error_code(Errc::needs_resolution)) return;
+  throw UsageError(fmt::format("{} '{}': {}", what, text_escape(host), describe(ep.error())));
+}
+
+Endpoint unix_endpoint_or_usage(std::string_view path) {
+  if (path.empty()) throw UsageError("--unix needs a PATH");
+  auto ep = path.front() == '@' ? Endpoint::unix_abstract(path.substr(1)) : Endpoint::unix_path(path);
+  if (!ep) throw UsageError(fmt::format("--unix '{}': {}", text_escape(path), describe(ep.error())));
+  return *ep;
+}
+
+Result<Endpoint> resolve_first(std::string_view host, std::string_view service, IpFamily family,
+                               bool passive) {
+  ResolveOptions ro;
+  ro.family = family;
+  ro.passive = passive;
+  auto all = resolve(host, service, ro);
+  if (!all) return fail(all.error());
+  if (all->empty()) return fail(Errc::no_address);
+  return all->front();
+}
+
+std::string host_port_text(std::string_view host, std::string_view port) {
+  if (host.find(':') != std::string_view::npos) {
+    return fmt::format("[{}]:{}", text_escape(host), text_escape(port));
+  }
+  return fmt::format("{}:{}", text_escape(host), text_escape(port));
+}
+
+}  // namespace tether::cli

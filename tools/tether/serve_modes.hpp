@@ -1,0 +1,39 @@
+// serve_modes.hpp: the server modes of `tether listen` built on libtether's Server:
+// --echo, --chat, --discard (TCP and Unix stream; --echo and --discard also over UDP with -u).
+//
+// They always serve clients concurrently (-k is implied), on --threads loops, with --max-conns,
+// --idle-timeout (default: -w), --allow/--deny, and a graceful shutdown on SIGINT/SIGTERM
+// (stop accepting, let clients finish for --drain SECS, close, exit 0). With -v/--json they report
+// each client and a summary at the end.
+#pragma once
+
+#include "listen.hpp"
+
+#include <tether/cidr.hpp>
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+namespace tether::cli {
+
+/// The flags the server modes share (registered once, with --echo).
+struct ServeFlags {
+  std::size_t threads = 0;
+  std::size_t max_conns = 0;
+  double idle_s = 0;
+  double drain_s = 5;
+  std::vector<std::string> allow;
+  std::vector<std::string> deny;
+  std::string accept_mode = "reuseport";
+  std::size_t loops = 0;  ///< the number of loops actually started
+};
+ServeFlags& serve_flags();
+/// --allow/--deny as an AccessList; UsageError for a bad block.
+AccessList access_list();
+
+ListenMode echo_listen_mode();     // serve_modes.cpp
+ListenMode chat_listen_mode();     // serve_modes.cpp
+ListenMode discard_listen_mode();  // serve_modes.cpp
+
+}  // namespace tether::cli

@@ -1,0 +1,131 @@
+// serve_udp.cpp: datagram echo and discard servers (serve_udp.hpp).
+#include "serve_udp.hpp"
+
+#include "serve_modes.hpp"
+#include "unix_cleanup.hpp"
+
+#include <tether/async_udp.hpp>
+#include <tether/event_loop.hpp>
+
+#include <fmt/format.h>
+
+#include <signal.h>
+
+#include <algorithm>
+#include <chrono>
+#include <memory>
+#include <thread>
+#include <vector>
+
+namespace tether::cli {
+
+namespace {
+
+struct UdpLoop {
+  EventLoop loop;
+  AsyncUdpSocket socket;
+  std::uint64_t datagrams_in = 0;
+  std::uint64_t datagrams_out = 0;
+  std::uint64_t bytes_in = 0;
+  std::uint64_t bytes_out = 0;
+  std::uint64_t denied = 0;
+  std::uint64_t errors = 0;
+};
+
+Task<void> serve(UdpLoop& u, const AccessList& acl, UdpMode mode) {
+  std::vector<std::byte> buf(64 * 1024);
+  for (;;) {
+    auto d = co_await u.socket.recv_from(buf);
+    if (!d) {
+      if (d.error() == Errc::closed || d.error() == Errc::cancelled) co_return;
+      ++u.errors;  // e.g. ECONNREFUSED from an ICMP error: the socket stays usable
+      continue;
+    }
+    if (!acl.permits(d->from)) {
+      ++u.denied;
+      continue;
+    }
+    ++u.datagrams_in;
+    u.bytes_in += d->size;
+    if (mode == UdpMode::echo && d->from.kind() != EndpointKind::none) {
+      auto sent = co_await u.socket.send_to(std::span(buf).first(d->size), d->from);
+      if (sent) {
+        ++u.datagrams_out;
+        u.bytes_out += *sent;
+      } else {
+        ++u.errors;
+      }
+    }
+  }
+}
+
+}  // namespace
+
+int serve_udp(const ListenSettings& s, UdpMode mode) {
+  const AccessList acl = access_list();
+  std::size_t n = serve_flags().threads != 0 ? serve_flags().threads
+                                             : std::max(1u, std::thread::hardware_concurrency());
+  if (s.local.is_unix()) n = 1;
+  std::vector<std::unique_ptr<UdpLoop>> loops;
+  Endpoint where = s.local;
+  UdpBindOptions bo;
+  bo.reuse_port = n > 1;
+  for (std::size_t i = 0; i < n; ++i) {
+    auto u = std::make_unique<UdpLoop>();
+    auto sock = AsyncUdpSocket::bind(u->loop, where, bo);
+    if (!sock) {
+      s.log.error(fmt::format("bind {}: {}", where.to_string(), describe(sock.error())));
+      return exit_failure;
+    }
+    u->socket = std::move(*sock);
+    if (i == 0) {
+      if (auto ep = u->socket.local_endpoint()) where = *ep;
+      if (s.local.kind() == EndpointKind::unix_path) remove_on_exit(std::string(s.local.unix_name()));
+    }
+    loops.push_back(std::move(u));
+  }
+  if (s.log.enabled()) {
+    Event e("listening");
+    e.add("proto", s.proto());
+    e.add("local", where);
+    e.add("threads", std::uint64_t{n});
+    s.log.emit(e);
+  }
+  auto stop_all = [&loops](int) {
+    for (auto& u : loops) u->loop.stop();
+  };
+  if (auto st = loops[0]->loop.handle_signals({SIGINT, SIGTERM}, stop_all); !st) {
+    s.log.error(fmt::format("signals: {}", describe(st.error())));
+    return exit_failure;
+  }
+  const auto start = std::chrono::steady_clock::now();
+  for (auto& u : loops) u->loop.spawn(serve(*u, acl, mode));
+  std::vector<std::thread> threads;
+  for (std::size_t i = 1; i < n; ++i) threads.emplace_back([&u = *loops[i]] { u.loop.run(); });
+  loops[0]->loop.run();
+  for (auto& t : threads) t.join();
+  if (s.log.enabled()) {
+    UdpLoop total;
+    for (auto& u : loops) {
+      total.datagrams_in += u->datagrams_in;
+      total.datagrams_out += u->datagrams_out;
+      total.bytes_in += u->bytes_in;
+      total.bytes_out += u->bytes_out;
+      total.denied += u->denied;
+      total.errors += u->errors;
+    }
+    Event e("summary");
+    e.add("proto", s.proto());
+    e.add("datagrams_in", total.datagrams_in);
+    e.add("datagrams_out", total.datagrams_out);
+    e.add("bytes_in", total.bytes_in);
+    e.add("bytes_out", total.bytes_out);
+    e.add("rejected", total.denied);
+    e.add("errors", total.errors);
+    e.add("duration_s", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    s.log.emit(e);
+  }
+  return exit_ok;
+}
+
+}  // namespace tether::cli

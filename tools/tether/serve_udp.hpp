@@ -1,0 +1,14 @@
+// serve_udp.hpp: tether listen --echo -u / --discard -u: datagram servers on --threads loops, each
+// with its own SO_REUSEPORT socket (Unix datagram sockets: one loop). --allow/--deny filter the
+// senders. SIGINT/SIGTERM end it with a summary event (-v/--json) and status 0.
+#pragma once
+
+#include "listen.hpp"
+
+namespace tether::cli {
+
+enum class UdpMode { echo, discard };
+
+int serve_udp(const ListenSettings& settings, UdpMode mode);
+
+}  // namespace tether::cli
