@@ -1,5 +1,6 @@
 #include <tether/udp.hpp>
 
+#include "datagram_batch_io.hpp"
 #include "sys.hpp"
 
 #include <netinet/in.h>
@@ -63,6 +64,37 @@ Result<std::size_t> UdpSocket::send(std::span<const std::byte> data, Deadline de
     if (!would_block(errno)) return fail(errno_code(errno));
     if (auto st = socket_.wait_writable(deadline); !st) return fail(st.error());
   }
+}
+
+Result<std::size_t> UdpSocket::recv_batch(DatagramBatch& batch, Deadline deadline) {
+  deadline = socket_.receive_deadline(deadline);
+  for (;;) {
+    auto n = detail::try_recv_batch(socket_.fd(), batch);
+    if (!n || *n > 0) return n;
+    if (auto st = socket_.wait_readable(deadline); !st) return fail(st.error());
+  }
+}
+
+Result<std::size_t> UdpSocket::send_batch(DatagramBatch& batch, std::size_t first,
+                                          std::size_t count, Deadline deadline) {
+  deadline = socket_.send_deadline(deadline);
+  if (first > batch.capacity()) first = batch.capacity();
+  count = std::min(count, batch.capacity() - first);
+  std::size_t sent = 0;
+  while (sent < count) {
+    auto n = detail::try_send_batch(socket_.fd(), batch, first + sent, count - sent);
+    if (!n) {
+      if (sent > 0) return sent;  // the error shows again at the next call
+      return fail(n.error());
+    }
+    sent += *n;
+    if (*n > 0) continue;
+    if (auto st = socket_.wait_writable(deadline); !st) {
+      if (sent > 0) return sent;
+      return fail(st.error());
+    }
+  }
+  return sent;
 }
 
 Result<Datagram> UdpSocket::recv_from(std::span<std::byte> buf, Deadline deadline) {

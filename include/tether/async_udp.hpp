@@ -9,6 +9,7 @@
 // closing with operations pending ends them with Errc::closed; the loop's thread only.
 #pragma once
 
+#include <tether/datagram_batch.hpp>
 #include <tether/deadline.hpp>
 #include <tether/detail/op.hpp>
 #include <tether/endpoint.hpp>
@@ -107,6 +108,16 @@ class AsyncUdpSocket {
   detail::SendToOp send(std::span<const std::byte> data, Deadline deadline = {}) noexcept {
     return {loop_, handle_, data, Endpoint(), deadline};
   }
+
+  /// Without suspending: receives what is queued, up to batch.capacity() datagrams, in one
+  /// system call (recvmmsg); 0 when nothing is. For draining a busy socket after a recv_from;
+  /// never while a recv_from is pending on this socket (it could take them out of order).
+  Result<std::size_t> try_recv_batch(DatagramBatch& batch) noexcept;
+  /// Without suspending: sends slots [first, first + count) of `batch` in one system call
+  /// (sendmmsg), each to its peer; the number the socket took, 0 when it is full (then send the
+  /// next one with send_to, which waits for room).
+  Result<std::size_t> try_send_batch(DatagramBatch& batch, std::size_t first,
+                                     std::size_t count) noexcept;
 
   void cancel(std::error_code ec = make_error_code(Errc::cancelled)) noexcept;
   void close() noexcept;

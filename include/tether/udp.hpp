@@ -7,6 +7,7 @@
 // Threads: one thread at a time per socket. Ownership: the object owns its Socket.
 #pragma once
 
+#include <tether/datagram_batch.hpp>
 #include <tether/deadline.hpp>
 #include <tether/endpoint.hpp>
 #include <tether/error.hpp>
@@ -60,6 +61,16 @@ class UdpSocket {
   Result<Datagram> recv_from(std::span<char> buf, Deadline deadline = {}) {
     return recv_from(std::as_writable_bytes(buf), deadline);
   }
+
+  /// Many datagrams in one system call (recvmmsg): waits up to `deadline` for the first, then
+  /// takes what else is queued, up to batch.capacity(), without waiting. Their count (>= 1).
+  Result<std::size_t> recv_batch(DatagramBatch& batch, Deadline deadline = {});
+  /// Sends slots [first, first + count) of `batch` (sendmmsg), each to its peer (or, on a
+  /// connected socket, to the peer when the slot's is empty), waiting up to `deadline` while the
+  /// socket is full. The number sent: all of them, or fewer when an error stopped the rest (the
+  /// error when none was sent).
+  Result<std::size_t> send_batch(DatagramBatch& batch, std::size_t first, std::size_t count,
+                                 Deadline deadline = {});
 
   // Broadcast and multicast. `interface_index` 0 lets the kernel choose.
   Status set_broadcast(bool on) { return socket_.set_broadcast(on); }

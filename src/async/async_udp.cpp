@@ -1,5 +1,6 @@
 // src/async/async_udp.cpp: AsyncUdpSocket on the loop's backend.
 #include "async/loop_impl.hpp"
+#include "datagram_batch_io.hpp"
 #include "sys.hpp"
 
 #include <tether/async_udp.hpp>
@@ -49,6 +50,17 @@ Result<AsyncUdpSocket> AsyncUdpSocket::open(EventLoop& loop, const Endpoint& lik
 
 Status AsyncUdpSocket::connect(const Endpoint& remote) {
   return detail::sys_status([&] { return ::connect(socket_.fd(), remote.data(), remote.size()); });
+}
+
+Result<std::size_t> AsyncUdpSocket::try_recv_batch(DatagramBatch& batch) noexcept {
+  if (handle_ == nullptr) return fail(Errc::closed);
+  return detail::try_recv_batch(socket_.fd(), batch);
+}
+
+Result<std::size_t> AsyncUdpSocket::try_send_batch(DatagramBatch& batch, std::size_t first,
+                                                   std::size_t count) noexcept {
+  if (handle_ == nullptr) return fail(Errc::closed);
+  return detail::try_send_batch(socket_.fd(), batch, first, count);
 }
 
 void AsyncUdpSocket::cancel(std::error_code ec) noexcept {

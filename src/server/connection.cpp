@@ -39,7 +39,9 @@ Connection::Connection(detail::ServerLoop& loop, AsyncTcpStream& stream,
   idle_.fire = &Connection::on_idle;
   link_.conn = this;
   loop.connections.push_back(link_);
-  last_active_ = loop.loop.now();
+  // A fresh reading, not the loop's cached time: one poll can accept a backlog of connections
+  // that arrived after that time was taken, and their idle timers must not start in the past.
+  last_active_ = EventLoop::clock::now();
   const auto idle = loop.server.options.idle_timeout;
   if (idle.count() > 0) {
     idle_.at = last_active_ + idle;

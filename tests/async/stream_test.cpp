@@ -3,6 +3,7 @@
 
 #include <tether/async_tcp.hpp>
 #include <tether/async_udp.hpp>
+#include <tether/datagram_batch.hpp>
 #include <tether/event_loop.hpp>
 #include <tether/timer.hpp>
 #include <tether/when.hpp>
@@ -210,4 +211,44 @@ TEST(AsyncUdp, datagrams_round_trip_and_truncation_is_reported) {
     co_return d->truncated && d->size == 4 && d->full_size == 10 && d->from == *x.local_endpoint();
   };
   EXPECT_TRUE(loop.run(body(*a, *b)));
+}
+
+TEST(AsyncUdp, try_recv_batch_drains_what_is_queued_and_try_send_batch_echoes_it) {
+  EventLoop loop;
+  auto server = AsyncUdpSocket::bind(loop, Endpoint::ipv4_loopback(0));
+  auto client = UdpSocket::bind(Endpoint::ipv4_loopback(0));
+  ASSERT_TRUE(server && client);
+  const auto to = *server->local_endpoint();
+  auto body = [&]() -> Task<std::string> {
+    DatagramBatch batch(8);
+    auto none = server->try_recv_batch(batch);  // nothing queued: 0 at once, no waiting
+    if (!none || *none != 0) co_return "try_recv_batch on an empty socket did not return 0";
+    for (int i = 0; i < 5; ++i) client->send_to("d" + std::to_string(i), to);
+    std::array<std::byte, 64> buf;
+    auto first = co_await server->recv_from(buf);
+    if (!first || first->size != 2) co_return "recv_from failed";
+    auto n = server->try_recv_batch(batch);
+    if (!n || *n != 4) co_return "try_recv_batch took " + std::to_string(n.value_or(0));
+    for (std::size_t i = 0; i < 4; ++i) {
+      auto p = batch.payload(i);
+      if (std::string(reinterpret_cast<const char*>(p.data()), p.size()) != "d" + std::to_string(i + 1)) {
+        co_return "datagram " + std::to_string(i) + " out of order";
+      }
+    }
+    auto sent = server->try_send_batch(batch, 0, *n);
+    if (!sent || *sent != 4) co_return "try_send_batch sent " + std::to_string(sent.value_or(0));
+    co_return "";
+  };
+  EXPECT_EQ(loop.run(body()), "");
+  for (int i = 1; i < 5; ++i) {
+    std::array<char, 16> buf;
+    auto d = client->recv_from(buf, 2s);
+    ASSERT_TRUE(d);
+    EXPECT_EQ(std::string(buf.data(), d->size), "d" + std::to_string(i));
+  }
+  server->close();
+  DatagramBatch batch(2);
+  auto closed = server->try_recv_batch(batch);
+  ASSERT_FALSE(closed);
+  EXPECT_EQ(closed.error(), Errc::closed);
 }
