@@ -136,6 +136,9 @@ class Connection {
   /// Why the connection ended (empty while it is healthy).
   std::error_code error() const noexcept { return error_; }
 
+  /// The client's socket, for its options and tcp_info() (the server owns and closes it).
+  const Socket& socket() const noexcept { return stream_->socket(); }
+
   std::uint64_t bytes_in() const noexcept { return bytes_in_; }
   std::uint64_t bytes_out() const noexcept { return bytes_out_; }
   /// The server's loop this connection runs on (0-based).

@@ -71,6 +71,7 @@ struct ServerOptions {
   std::size_t high_watermark = 256 * 1024;      ///< stop reading a client above this
   std::size_t low_watermark = 64 * 1024;        ///< resume below this
   std::size_t max_buffered = 1024 * 1024;       ///< a send beyond this closes the connection
+  bool no_delay = true;                         ///< TCP_NODELAY on every accepted TCP client
   bool handle_signals = true;                   ///< SIGINT/SIGTERM start a graceful shutdown
   AcceptMode accept_mode = AcceptMode::reuse_port;
   ListenOptions listen;                         ///< backlog, v6_only (reuse_port is set per mode)

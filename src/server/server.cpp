@@ -202,6 +202,9 @@ void ServerLoop::admit(AsyncTcpStream stream, Endpoint peer) {
     emit({.kind = ServerEvent::Kind::rejected, .loop = index, .peer = peer, .reason = "max-conns"});
     return;
   }
+  // Replies go out as the handler sends them, not held back by Nagle (as every peer server does).
+  // Best effort: a Unix socket has no such option.
+  if (o.no_delay && peer.is_ip()) (void)stream.socket().set_no_delay(true);
   ServerLoop* target = this;
   if (o.accept_mode == AcceptMode::single_acceptor && server.loops.size() > 1) {
     target = server.loops[next_target++ % server.loops.size()].get();

@@ -260,3 +260,23 @@ TEST(Server, stop_before_run_returns_at_once) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->connections, 0u);
 }
+
+// Accepted TCP clients get TCP_NODELAY unless the options say otherwise: replies are not held
+// back by Nagle's algorithm (every peer server in bench/ does the same).
+class ServerNoDelay : public ::testing::TestWithParam<bool> {};
+
+TEST_P(ServerNoDelay, accepted_clients_get_tcp_nodelay_as_the_options_say) {
+  auto o = local(1);
+  o.no_delay = GetParam();
+  tt::RunningServer server(o, [](Connection& c) -> Task<void> {
+    auto on = c.socket().no_delay();
+    c.send(!on ? "error\n" : *on ? "nodelay on\n" : "nodelay off\n");
+    co_await c.flush(Deadline(5s));
+  });
+  auto c = TcpStream::connect(server.endpoint(), 5s);
+  ASSERT_TRUE(c);
+  const std::string want = GetParam() ? "nodelay on\n" : "nodelay off\n";
+  EXPECT_EQ(read_text(*c, want.size()), want);
+}
+
+INSTANTIATE_TEST_SUITE_P(Server, ServerNoDelay, ::testing::Bool());
