@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # Installs the Debian/Ubuntu packages tether needs to build, test and benchmark.
-#   scripts/install-deps.sh            build + test packages
-#   scripts/install-deps.sh --bench    also the benchmark peers (Asio, libuv, iperf3, sockperf, gnuplot)
+#   scripts/install-deps.sh            build + test packages (the test peers: nc, ncat, socat, sockperf)
+#   scripts/install-deps.sh --bench    also the benchmark peers (Asio, libuv, iperf3, gnuplot)
 #   scripts/install-deps.sh --fuzz     also clang's fuzzer runtime
 #   scripts/install-deps.sh --check    print what is missing and exit 1 if anything is
 set -euo pipefail
 
 build_pkgs=(cmake ninja-build g++ pkg-config netbase libcli11-dev libfmt-dev libgtest-dev libgmock-dev
             libbenchmark-dev liburing-dev libssl-dev)
-test_pkgs=(netcat-openbsd ncat socat python3 iproute2 iptables)
-bench_pkgs=(libasio-dev libuv1-dev iperf3 sockperf gnuplot-nox)
+test_pkgs=(netcat-openbsd ncat socat sockperf python3 iproute2 iptables)
+bench_pkgs=(libasio-dev libuv1-dev iperf3 gnuplot-nox)
 fuzz_pkgs=(clang-19 libclang-rt-19-dev)  # clang >= 19: std::expected with libstdc++
 
 want=("${build_pkgs[@]}" "${test_pkgs[@]}")

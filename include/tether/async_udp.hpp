@@ -48,6 +48,20 @@ class RecvFromOp : public OpBase {
   sockaddr_storage from_{};
 };
 
+class RecvBatchOp : public OpBase {
+ public:
+  RecvBatchOp(EventLoop* loop, FdHandle* h, DatagramBatch& batch, Deadline d) noexcept
+      : OpBase(loop, h, OpKind::recv_batch, d) {
+    data = reinterpret_cast<std::byte*>(&batch);
+    size = batch.capacity();
+  }
+  Result<std::size_t> await_resume() noexcept {
+    finish();
+    if (ec) return fail(ec);
+    return result;
+  }
+};
+
 class SendToOp : public OpBase {
  public:
   /// `to` empty: the connected peer.
@@ -109,6 +123,12 @@ class AsyncUdpSocket {
     return {loop_, handle_, data, Endpoint(), deadline};
   }
 
+  /// Waits for datagrams, then takes every one queued, up to batch.capacity(), in one system call
+  /// (recvmmsg). Result: their count (>= 1). A batch shorter than the capacity drained the
+  /// socket, so the next wait goes straight to the loop (no system call that would block).
+  detail::RecvBatchOp recv_batch(DatagramBatch& batch, Deadline deadline = {}) noexcept {
+    return {loop_, handle_, batch, deadline};
+  }
   /// Without suspending: receives what is queued, up to batch.capacity() datagrams, in one
   /// system call (recvmmsg); 0 when nothing is. For draining a busy socket after a recv_from;
   /// never while a recv_from is pending on this socket (it could take them out of order).

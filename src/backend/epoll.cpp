@@ -8,6 +8,7 @@
 // Fairness: one fd may complete at most `inline_budget` operations in a row without going back to
 // the loop; then its handle is deferred to the next iteration's dispatch (poll does not block).
 #include "backend/backend.hpp"
+#include "datagram_batch_io.hpp"
 
 #include <tether/error.hpp>
 
@@ -51,7 +52,7 @@ constexpr std::size_t handles_per_chunk = 256;
 
 bool is_read(OpKind k) noexcept {
   return k == OpKind::read_some || k == OpKind::read_borrowed || k == OpKind::accept ||
-         k == OpKind::recv_from;
+         k == OpKind::recv_from || k == OpKind::recv_batch;
 }
 
 IoOp& op_of(ListHook* h) noexcept { return static_cast<IoOp&>(static_cast<ReadyNode&>(*h)); }
@@ -332,6 +333,19 @@ class EpollBackend final : public Backend {
           n = ::recvfrom(h.fd, op.data, op.size, MSG_TRUNC, static_cast<sockaddr*>(op.addr), &len);
           op.addr_len = len;
           break;
+        case OpKind::recv_batch: {
+          auto got = try_recv_batch(h.fd, *reinterpret_cast<DatagramBatch*>(op.data));
+          if (!got) {
+            op.ec = got.error();
+            return true;
+          }
+          if (*got == 0) {
+            h.readable = false;
+            h.streak = 0;
+            return false;
+          }
+          return finished(op, *got);
+        }
         case OpKind::send_to:
           n = ::sendto(h.fd, op.data, op.size, MSG_NOSIGNAL, static_cast<const sockaddr*>(op.addr),
                        op.addr_len);
@@ -359,6 +373,11 @@ class EpollBackend final : public Backend {
         // edge that brought this data also announced the peer's end, no edge follows: the end
         // (0 or the error) is read next, so the hint stays. End of stream (0) keeps it too.
         if (n > 0 && n < op.size && !h.read_ended) h.readable = false;
+        break;
+      case OpKind::recv_batch:
+        // A batch shorter than asked for drained the queue: the next datagram brings an edge
+        // (unless an error edge came with the data: then the next call reports the error).
+        if (n < op.size && !h.read_ended) h.readable = false;
         break;
       case OpKind::write_all:
         op.done += n;

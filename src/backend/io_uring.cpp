@@ -26,6 +26,7 @@
 // Threads: as for every backend, the loop thread only, except wake().
 #include "backend/backend.hpp"
 #include "backend/uring_ring.hpp"
+#include "datagram_batch_io.hpp"
 
 #include <tether/error.hpp>
 
@@ -124,6 +125,7 @@ class UringBackend final : public Backend {
     if (d == 1 && op.kind != OpKind::connect && f.streak < inline_budget && write_now(f, op)) {
       return true;
     }
+    if (op.kind == OpKind::recv_batch && f.streak < inline_budget && batch_now(f, op)) return true;
     issue_new(f, d);
     return false;
   }
@@ -218,7 +220,9 @@ class UringBackend final : public Backend {
     s->kind = op.kind;
     s->dir = static_cast<std::uint8_t>(d);
     s->used = true;
-    s->polling = s->awaited = s->spent = s->queued = false;
+    s->awaited = s->spent = s->queued = false;
+    // No opcode does recvmmsg: a batch waits for POLLIN, then makes the call (batch_now).
+    s->polling = op.kind == OpKind::recv_batch;
     s->cqe_flags = 0;
     f.inflight[d] = s;
     ++f.slots;
@@ -255,6 +259,22 @@ class UringBackend final : public Backend {
     }
   }
 
+  // A batch receive is tried at once with recvmmsg(MSG_DONTWAIT), and again each time its poll
+  // reports the socket readable. True: finished (result or ec set). False: nothing queued.
+  bool batch_now(UringFd& f, IoOp& op) noexcept {
+    auto got = try_recv_batch(f.fd, *reinterpret_cast<DatagramBatch*>(op.data));
+    if (got && *got == 0) return false;
+    if (got) {
+      op.result = *got;
+    } else {
+      op.ec = got.error();
+    }
+    ++f.streak;
+    op.unlink();
+    op.state = OpState::idle;
+    return true;
+  }
+
   void start_next(UringFd& f, unsigned d) noexcept {
     if (!f.closed && f.inflight[d] == nullptr && !f.waiters[d].empty()) issue_new(f, d);
   }
@@ -264,6 +284,16 @@ class UringBackend final : public Backend {
   // Turns the CQE in `s` into op's result or error; `again`/`poll_first`: not finished yet.
   Outcome settle(Slot& s, IoOp& op) noexcept {
     const int res = s.res;
+    if (s.polling && s.kind == OpKind::recv_batch && res >= 0) {
+      auto got = try_recv_batch(s.fd->fd, *reinterpret_cast<DatagramBatch*>(op.data));
+      if (got && *got == 0) return Outcome::poll_first;  // taken by someone else: poll again
+      if (got) {
+        op.result = *got;
+      } else {
+        op.ec = got.error();
+      }
+      return Outcome::done;
+    }
     if (s.polling) {
       if (res >= 0) return Outcome::again;  // the fd is ready: now the operation itself
     } else if (res == -EAGAIN && s.kind != OpKind::connect) {

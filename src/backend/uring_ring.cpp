@@ -176,6 +176,9 @@ void UringRing::issue(Slot& s) noexcept {
       case OpKind::connect:
         io_uring_prep_connect(sqe, fd, static_cast<const sockaddr*>(op.addr), op.addr_len);
         break;
+      case OpKind::recv_batch:  // always polled first (Slot::polling): recvmmsg has no opcode
+        io_uring_prep_poll_add(sqe, fd, POLLIN);
+        break;
       case OpKind::recv_from:
       case OpKind::send_to:
         if (!s.parts) s.parts = std::make_unique<MsgParts>();

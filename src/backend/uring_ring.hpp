@@ -145,7 +145,7 @@ class UringRing {
 
 inline bool is_read(OpKind k) noexcept {
   return k == OpKind::read_some || k == OpKind::read_borrowed || k == OpKind::accept ||
-         k == OpKind::recv_from;
+         k == OpKind::recv_from || k == OpKind::recv_batch;
 }
 inline unsigned dir_of(OpKind k) noexcept { return is_read(k) ? 0U : 1U; }
 

@@ -67,59 +67,38 @@ Task<void> echo_back(UdpLoop& u, DatagramBatch& batch, std::size_t first, std::s
   }
 }
 
-// Waits with recv_from; once a datagram came, drains the socket in batches (recvmmsg, sendmmsg),
-// as the hand-written servers do, and yields to the loop every `fair_batches` batches.
+// Receives in batches (recvmmsg) and echoes each run of admitted datagrams with one sendmmsg, as
+// the hand-written servers do. The backend's per-fd budget keeps one busy socket from holding
+// the loop.
 Task<void> serve(UdpLoop& u, const AccessList& acl, UdpMode mode) {
-  constexpr std::size_t batch_size = 32;
-  constexpr int fair_batches = 64;
-  std::vector<std::byte> buf(64 * 1024);
-  DatagramBatch batch(batch_size);
+  DatagramBatch batch(32);
   const bool echo = mode == UdpMode::echo;
   for (;;) {
-    auto d = co_await u.socket.recv_from(buf);
-    if (!d) {
-      if (d.error() == Errc::closed || d.error() == Errc::cancelled) co_return;
+    auto n = co_await u.socket.recv_batch(batch);
+    if (!n) {
+      if (n.error() == Errc::closed || n.error() == Errc::cancelled) co_return;
       ++u.errors;  // e.g. ECONNREFUSED from an ICMP error: the socket stays usable
       continue;
     }
-    if (admit(u, acl, d->from, d->size) && echo && d->from.kind() != EndpointKind::none) {
-      auto sent = co_await u.socket.send_to(std::span(buf).first(d->size), d->from);
-      if (sent) {
-        ++u.datagrams_out;
-        u.bytes_out += *sent;
+    // Runs of admitted datagrams with a sender go back in one sendmmsg each.
+    std::size_t run = 0;
+    for (std::size_t i = 0; i < *n; ++i) {
+      bool keep;
+      if (acl.empty()) {  // no Endpoint to build: the common case stays cheap
+        ++u.datagrams_in;
+        u.bytes_in += batch.payload(i).size();
+        keep = echo && batch.has_peer(i);
       } else {
-        ++u.errors;
+        const Endpoint from = batch.peer(i);
+        keep = admit(u, acl, from, batch.payload(i).size()) && echo &&
+               from.kind() != EndpointKind::none;
+      }
+      if (!keep) {
+        if (run < i) co_await echo_back(u, batch, run, i);
+        run = i + 1;
       }
     }
-    for (int round = 0; round < fair_batches; ++round) {
-      auto n = u.socket.try_recv_batch(batch);
-      if (!n) {
-        if (n.error() == Errc::closed) co_return;
-        ++u.errors;
-        break;
-      }
-      if (*n == 0) break;  // drained: back to waiting
-      // Runs of admitted datagrams with a sender go back in one sendmmsg each.
-      std::size_t run = 0;
-      for (std::size_t i = 0; i < *n; ++i) {
-        bool keep;
-        if (acl.empty()) {  // no Endpoint to build: the common case stays cheap
-          ++u.datagrams_in;
-          u.bytes_in += batch.payload(i).size();
-          keep = echo && batch.has_peer(i);
-        } else {
-          const Endpoint from = batch.peer(i);
-          keep = admit(u, acl, from, batch.payload(i).size()) && echo &&
-                 from.kind() != EndpointKind::none;
-        }
-        if (!keep) {
-          if (run < i) co_await echo_back(u, batch, run, i);
-          run = i + 1;
-        }
-      }
-      if (echo && run < *n) co_await echo_back(u, batch, run, *n);
-      if (*n < batch_size) break;  // a short batch drained the queue
-    }
+    if (echo && run < *n) co_await echo_back(u, batch, run, *n);
   }
 }
 

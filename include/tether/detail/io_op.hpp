@@ -46,6 +46,7 @@ enum class OpKind : std::uint8_t {
   connect,        ///< connect to addr/addr_len
   recv_from,      ///< recvfrom(MSG_TRUNC) into data/size, sender in addr/addr_len
   send_to,        ///< sendto data/size to addr/addr_len
+  recv_batch,     ///< recvmmsg into the DatagramBatch at `data` (size: its capacity); result: count
 };
 
 enum class OpState : std::uint8_t {
