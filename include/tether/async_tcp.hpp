@@ -17,6 +17,7 @@
 #pragma once
 
 #include <tether/deadline.hpp>
+#include <tether/detail/async_socket.hpp>
 #include <tether/detail/op.hpp>
 #include <tether/endpoint.hpp>
 #include <tether/error.hpp>
@@ -130,12 +131,11 @@ struct HappyEyeballsOptions {
   IpFamily family = IpFamily::any;
 };
 
-class AsyncTcpStream {
+/// A connected stream on a loop; cancel, close, is_open, socket, local_endpoint and loop come
+/// from detail::AsyncSocket.
+class AsyncTcpStream : public detail::AsyncSocket {
  public:
   AsyncTcpStream() noexcept = default;
-  AsyncTcpStream(AsyncTcpStream&& other) noexcept;
-  AsyncTcpStream& operator=(AsyncTcpStream&& other) noexcept;
-  ~AsyncTcpStream() { close(); }
 
   /// Attaches a connected stream (from the synchronous layer) to `loop`.
   static Result<AsyncTcpStream> adopt(EventLoop& loop, TcpStream stream);
@@ -179,34 +179,21 @@ class AsyncTcpStream {
     return {loop_, handle_, std::as_bytes(std::span(text.data(), text.size())), true, deadline};
   }
 
-  /// Ends the pending operations with `ec` (default Errc::cancelled); the stream stays open.
-  void cancel(std::error_code ec = make_error_code(Errc::cancelled)) noexcept;
-  /// Pending operations end with Errc::closed; later ones fail with it. Idempotent.
-  void close() noexcept;
   /// Unregisters from the loop (pending operations end with Errc::closed) and hands the socket
   /// over, e.g. to attach it to another loop with adopt().
-  Socket release() noexcept;
+  using detail::AsyncSocket::release;
   Status shutdown(Shutdown how) { return socket_.shutdown(how); }
-
-  bool is_open() const noexcept { return handle_ != nullptr; }
-  Result<Endpoint> local_endpoint() const { return socket_.local_endpoint(); }
   Result<Endpoint> peer_endpoint() const { return socket_.peer_endpoint(); }
-  /// For options (no_delay, buffer sizes); do not close or read through it.
-  Socket& socket() noexcept { return socket_; }
-  const Socket& socket() const noexcept { return socket_; }
-  EventLoop* loop() const noexcept { return loop_; }
 
  private:
   friend class detail::ConnectOp;
   friend class detail::AcceptOp;
   friend class Connection;
   AsyncTcpStream(EventLoop* loop, Socket socket, detail::FdHandle* handle) noexcept
-      : loop_(loop), socket_(std::move(socket)), handle_(handle) {}
+      : AsyncSocket(loop, std::move(socket), handle) {}
+  explicit AsyncTcpStream(detail::AsyncSocket&& registered) noexcept
+      : AsyncSocket(std::move(registered)) {}
   static Result<AsyncTcpStream> attach(EventLoop& loop, Socket socket);
-
-  EventLoop* loop_ = nullptr;
-  Socket socket_;
-  detail::FdHandle* handle_ = nullptr;
 };
 
 struct AsyncAccepted {
@@ -214,12 +201,11 @@ struct AsyncAccepted {
   Endpoint peer;
 };
 
-class AsyncTcpListener {
+/// A listening socket on a loop; cancel, close, is_open, socket, local_endpoint and loop come
+/// from detail::AsyncSocket.
+class AsyncTcpListener : public detail::AsyncSocket {
  public:
   AsyncTcpListener() noexcept = default;
-  AsyncTcpListener(AsyncTcpListener&& other) noexcept;
-  AsyncTcpListener& operator=(AsyncTcpListener&& other) noexcept;
-  ~AsyncTcpListener() { close(); }
 
   static Result<AsyncTcpListener> bind(EventLoop& loop, const Endpoint& local,
                                        const ListenOptions& options = {});
@@ -229,17 +215,9 @@ class AsyncTcpListener {
   /// whether to back off (Server does).
   detail::AcceptOp accept(Deadline deadline = {}) noexcept { return {loop_, handle_, deadline}; }
 
-  void cancel(std::error_code ec = make_error_code(Errc::cancelled)) noexcept;
-  void close() noexcept;
-  bool is_open() const noexcept { return handle_ != nullptr; }
-  Result<Endpoint> local_endpoint() const { return socket_.local_endpoint(); }
-  Socket& socket() noexcept { return socket_; }
-  EventLoop* loop() const noexcept { return loop_; }
-
  private:
-  EventLoop* loop_ = nullptr;
-  Socket socket_;
-  detail::FdHandle* handle_ = nullptr;
+  explicit AsyncTcpListener(detail::AsyncSocket&& registered) noexcept
+      : AsyncSocket(std::move(registered)) {}
 };
 
 }  // namespace tether

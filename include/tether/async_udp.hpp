@@ -11,6 +11,7 @@
 
 #include <tether/datagram_batch.hpp>
 #include <tether/deadline.hpp>
+#include <tether/detail/async_socket.hpp>
 #include <tether/detail/op.hpp>
 #include <tether/endpoint.hpp>
 #include <tether/error.hpp>
@@ -89,12 +90,11 @@ class SendToOp : public OpBase {
 
 }  // namespace detail
 
-class AsyncUdpSocket {
+/// A datagram socket on a loop; cancel, close, is_open, socket, local_endpoint and loop come
+/// from detail::AsyncSocket.
+class AsyncUdpSocket : public detail::AsyncSocket {
  public:
   AsyncUdpSocket() noexcept = default;
-  AsyncUdpSocket(AsyncUdpSocket&& other) noexcept;
-  AsyncUdpSocket& operator=(AsyncUdpSocket&& other) noexcept;
-  ~AsyncUdpSocket() { close(); }
 
   static Result<AsyncUdpSocket> bind(EventLoop& loop, const Endpoint& local,
                                      const UdpBindOptions& options = {});
@@ -139,17 +139,9 @@ class AsyncUdpSocket {
   Result<std::size_t> try_send_batch(DatagramBatch& batch, std::size_t first,
                                      std::size_t count) noexcept;
 
-  void cancel(std::error_code ec = make_error_code(Errc::cancelled)) noexcept;
-  void close() noexcept;
-  bool is_open() const noexcept { return handle_ != nullptr; }
-  Result<Endpoint> local_endpoint() const { return socket_.local_endpoint(); }
-  Socket& socket() noexcept { return socket_; }
-  EventLoop* loop() const noexcept { return loop_; }
-
  private:
-  EventLoop* loop_ = nullptr;
-  Socket socket_;
-  detail::FdHandle* handle_ = nullptr;
+  explicit AsyncUdpSocket(detail::AsyncSocket&& registered) noexcept
+      : AsyncSocket(std::move(registered)) {}
 };
 
 }  // namespace tether

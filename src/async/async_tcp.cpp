@@ -10,54 +10,16 @@
 
 namespace tether {
 
-namespace {
-void unregister(EventLoop* loop, detail::FdHandle*& handle, Socket& socket) noexcept {
-  if (handle != nullptr) {
-    detail::impl_of(*loop).backend->detach(handle, make_error_code(Errc::closed));
-    handle = nullptr;
-  }
-  socket.close();
-}
-}  // namespace
-
 // ---- AsyncTcpStream -------------------------------------------------------------------------
 
-AsyncTcpStream::AsyncTcpStream(AsyncTcpStream&& other) noexcept
-    : loop_(other.loop_), socket_(std::move(other.socket_)),
-      handle_(std::exchange(other.handle_, nullptr)) {}
-
-AsyncTcpStream& AsyncTcpStream::operator=(AsyncTcpStream&& other) noexcept {
-  if (this != &other) {
-    close();
-    loop_ = other.loop_;
-    socket_ = std::move(other.socket_);
-    handle_ = std::exchange(other.handle_, nullptr);
-  }
-  return *this;
-}
-
 Result<AsyncTcpStream> AsyncTcpStream::attach(EventLoop& loop, Socket socket) {
-  auto h = detail::impl_of(loop).backend->attach(socket.fd());
-  if (!h) return fail(h.error());
-  return AsyncTcpStream(&loop, std::move(socket), *h);
+  auto registered = AsyncSocket::attach(loop, std::move(socket));
+  if (!registered) return fail(registered.error());
+  return AsyncTcpStream(std::move(*registered));
 }
 
 Result<AsyncTcpStream> AsyncTcpStream::adopt(EventLoop& loop, TcpStream stream) {
   return attach(loop, std::move(stream.socket()));
-}
-
-void AsyncTcpStream::cancel(std::error_code ec) noexcept {
-  if (handle_ != nullptr) detail::impl_of(*loop_).backend->cancel_all(handle_, ec);
-}
-
-void AsyncTcpStream::close() noexcept { unregister(loop_, handle_, socket_); }
-
-Socket AsyncTcpStream::release() noexcept {
-  if (handle_ != nullptr) {
-    detail::impl_of(*loop_).backend->detach(handle_, make_error_code(Errc::closed));
-    handle_ = nullptr;
-  }
-  return std::move(socket_);
 }
 
 detail::ConnectOp AsyncTcpStream::connect(EventLoop& loop, const Endpoint& remote,
@@ -67,20 +29,6 @@ detail::ConnectOp AsyncTcpStream::connect(EventLoop& loop, const Endpoint& remot
 
 // ---- AsyncTcpListener -----------------------------------------------------------------------
 
-AsyncTcpListener::AsyncTcpListener(AsyncTcpListener&& other) noexcept
-    : loop_(other.loop_), socket_(std::move(other.socket_)),
-      handle_(std::exchange(other.handle_, nullptr)) {}
-
-AsyncTcpListener& AsyncTcpListener::operator=(AsyncTcpListener&& other) noexcept {
-  if (this != &other) {
-    close();
-    loop_ = other.loop_;
-    socket_ = std::move(other.socket_);
-    handle_ = std::exchange(other.handle_, nullptr);
-  }
-  return *this;
-}
-
 Result<AsyncTcpListener> AsyncTcpListener::bind(EventLoop& loop, const Endpoint& local,
                                                  const ListenOptions& options) {
   auto l = TcpListener::bind(local, options);
@@ -89,20 +37,10 @@ Result<AsyncTcpListener> AsyncTcpListener::bind(EventLoop& loop, const Endpoint&
 }
 
 Result<AsyncTcpListener> AsyncTcpListener::adopt(EventLoop& loop, TcpListener listener) {
-  auto h = detail::impl_of(loop).backend->attach(listener.socket().fd());
-  if (!h) return fail(h.error());
-  AsyncTcpListener out;
-  out.loop_ = &loop;
-  out.socket_ = std::move(listener.socket());
-  out.handle_ = *h;
-  return out;
+  auto registered = AsyncSocket::attach(loop, std::move(listener.socket()));
+  if (!registered) return fail(registered.error());
+  return AsyncTcpListener(std::move(*registered));
 }
-
-void AsyncTcpListener::cancel(std::error_code ec) noexcept {
-  if (handle_ != nullptr) detail::impl_of(*loop_).backend->cancel_all(handle_, ec);
-}
-
-void AsyncTcpListener::close() noexcept { unregister(loop_, handle_, socket_); }
 
 // ---- operations -----------------------------------------------------------------------------
 

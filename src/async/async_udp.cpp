@@ -11,28 +11,10 @@
 
 namespace tether {
 
-AsyncUdpSocket::AsyncUdpSocket(AsyncUdpSocket&& other) noexcept
-    : loop_(other.loop_), socket_(std::move(other.socket_)),
-      handle_(std::exchange(other.handle_, nullptr)) {}
-
-AsyncUdpSocket& AsyncUdpSocket::operator=(AsyncUdpSocket&& other) noexcept {
-  if (this != &other) {
-    close();
-    loop_ = other.loop_;
-    socket_ = std::move(other.socket_);
-    handle_ = std::exchange(other.handle_, nullptr);
-  }
-  return *this;
-}
-
 Result<AsyncUdpSocket> AsyncUdpSocket::adopt(EventLoop& loop, UdpSocket socket) {
-  auto h = detail::impl_of(loop).backend->attach(socket.socket().fd());
-  if (!h) return fail(h.error());
-  AsyncUdpSocket out;
-  out.loop_ = &loop;
-  out.socket_ = std::move(socket.socket());
-  out.handle_ = *h;
-  return out;
+  auto registered = AsyncSocket::attach(loop, std::move(socket.socket()));
+  if (!registered) return fail(registered.error());
+  return AsyncUdpSocket(std::move(*registered));
 }
 
 Result<AsyncUdpSocket> AsyncUdpSocket::bind(EventLoop& loop, const Endpoint& local,
@@ -61,18 +43,6 @@ Result<std::size_t> AsyncUdpSocket::try_send_batch(DatagramBatch& batch, std::si
                                                    std::size_t count) noexcept {
   if (handle_ == nullptr) return fail(Errc::closed);
   return detail::try_send_batch(socket_.fd(), batch, first, count);
-}
-
-void AsyncUdpSocket::cancel(std::error_code ec) noexcept {
-  if (handle_ != nullptr) detail::impl_of(*loop_).backend->cancel_all(handle_, ec);
-}
-
-void AsyncUdpSocket::close() noexcept {
-  if (handle_ != nullptr) {
-    detail::impl_of(*loop_).backend->detach(handle_, make_error_code(Errc::closed));
-    handle_ = nullptr;
-  }
-  socket_.close();
 }
 
 namespace detail {

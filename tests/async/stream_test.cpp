@@ -213,12 +213,26 @@ TEST(AsyncUdp, datagrams_round_trip_and_truncation_is_reported) {
   EXPECT_TRUE(loop.run(body(*a, *b)));
 }
 
-TEST(AsyncUdp, try_recv_batch_drains_what_is_queued_and_try_send_batch_echoes_it) {
+// A datagram socket on a loop and a plain client socket, for the batch tests.
+class AsyncUdpBatch : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto s = AsyncUdpSocket::bind(loop, Endpoint::ipv4_loopback(0));
+    auto c = UdpSocket::bind(Endpoint::ipv4_loopback(0));
+    ASSERT_TRUE(s && c);
+    server_socket = std::move(*s);
+    client_socket = std::move(*c);
+    to = *server_socket.local_endpoint();
+  }
   EventLoop loop;
-  auto server = AsyncUdpSocket::bind(loop, Endpoint::ipv4_loopback(0));
-  auto client = UdpSocket::bind(Endpoint::ipv4_loopback(0));
-  ASSERT_TRUE(server && client);
-  const auto to = *server->local_endpoint();
+  AsyncUdpSocket server_socket;
+  UdpSocket client_socket;
+  AsyncUdpSocket* server = &server_socket;
+  UdpSocket* client = &client_socket;
+  Endpoint to;
+};
+
+TEST_F(AsyncUdpBatch, try_recv_batch_drains_what_is_queued_and_try_send_batch_echoes_it) {
   auto body = [&]() -> Task<std::string> {
     DatagramBatch batch(8);
     auto none = server->try_recv_batch(batch);  // nothing queued: 0 at once, no waiting
@@ -255,12 +269,7 @@ TEST(AsyncUdp, try_recv_batch_drains_what_is_queued_and_try_send_batch_echoes_it
 
 // recv_batch waits on the loop, takes every queued datagram in one call, and after a short batch
 // (the socket drained) still wakes for the next datagram: the drained hint must not lose an edge.
-TEST(AsyncUdp, recv_batch_waits_takes_what_is_queued_and_wakes_again_after_a_short_batch) {
-  EventLoop loop;
-  auto server = AsyncUdpSocket::bind(loop, Endpoint::ipv4_loopback(0));
-  auto client = UdpSocket::bind(Endpoint::ipv4_loopback(0));
-  ASSERT_TRUE(server && client);
-  const auto to = *server->local_endpoint();
+TEST_F(AsyncUdpBatch, recv_batch_waits_takes_what_is_queued_and_wakes_again_after_a_short_batch) {
   auto body = [&]() -> Task<std::string> {
     DatagramBatch batch(8);
     for (int i = 0; i < 3; ++i) client->send_to("a" + std::to_string(i), to);
