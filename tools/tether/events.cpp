@@ -131,26 +131,37 @@ Event& Event::add(std::string_view key, bool value) {
   return *this;
 }
 
+namespace {
+
+// Appends one field's value: strings through `quote`, booleans as `yes` / `no`, numbers as they
+// are (the same in both formats).
+template <class Quote>
+void append_value(std::string& out, const Event::Value& value, Quote quote, const char* yes,
+                  const char* no) {
+  std::visit(
+      [&](const auto& v) {
+        using T = std::decay_t<decltype(v)>;
+        if constexpr (std::is_same_v<T, std::string>) {
+          out += quote(v);
+        } else if constexpr (std::is_same_v<T, bool>) {
+          out += v ? yes : no;
+        } else if constexpr (std::is_same_v<T, double>) {
+          out += format_double(v);
+        } else {
+          out += fmt::format("{}", v);
+        }
+      },
+      value);
+}
+
+}  // namespace
+
 std::string Event::to_json() const {
   std::string out = fmt::format("{{\"event\":\"{}\"", json_escape(name_));
   for (const auto& [key, value] : fields_) {
     out += fmt::format(",\"{}\":", json_escape(key));
-    std::visit(
-        [&out](const auto& v) {
-          using T = std::decay_t<decltype(v)>;
-          if constexpr (std::is_same_v<T, std::string>) {
-            out += '"';
-            out += json_escape(v);
-            out += '"';
-          } else if constexpr (std::is_same_v<T, bool>) {
-            out += v ? "true" : "false";
-          } else if constexpr (std::is_same_v<T, double>) {
-            out += format_double(v);
-          } else {
-            out += fmt::format("{}", v);
-          }
-        },
-        value);
+    append_value(out, value, [](const std::string& v) { return '"' + json_escape(v) + '"'; },
+                 "true", "false");
   }
   out += "}\n";
   return out;
@@ -160,22 +171,11 @@ std::string Event::to_text() const {
   std::string out = "tether: " + text_escape(name_);
   for (const auto& [key, value] : fields_) {
     out += fmt::format(" {}=", text_escape(key));
-    std::visit(
-        [&out](const auto& v) {
-          using T = std::decay_t<decltype(v)>;
-          if constexpr (std::is_same_v<T, std::string>) {
-            // Quote values that would otherwise be ambiguous (spaces, empty).
-            bool quote = v.empty() || v.find(' ') != std::string::npos;
-            out += quote ? "\"" + text_escape(v) + "\"" : text_escape(v);
-          } else if constexpr (std::is_same_v<T, bool>) {
-            out += v ? "yes" : "no";
-          } else if constexpr (std::is_same_v<T, double>) {
-            out += format_double(v);
-          } else {
-            out += fmt::format("{}", v);
-          }
-        },
-        value);
+    // Values that would otherwise be ambiguous (spaces, empty) are quoted.
+    append_value(out, value, [](const std::string& v) {
+          const bool quote = v.empty() || v.find(' ') != std::string::npos;
+          return quote ? '"' + text_escape(v) + '"' : text_escape(v);
+        }, "yes", "no");
   }
   out += '\n';
   return out;
