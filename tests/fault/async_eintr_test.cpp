@@ -3,6 +3,7 @@
 // through a TCP connection to itself: every byte arrives, in order, and deadlines still hold.
 #include "async_testing.hpp"
 #include "fault_common.hpp"
+#include "signal_storm.hpp"
 
 #include <tether/async_tcp.hpp>
 #include <tether/event_loop.hpp>
@@ -23,37 +24,9 @@
 using namespace std::chrono_literals;
 using namespace tether;
 namespace tt = tether::testing;
+using tether::testing::SignalStorm;
 
 namespace {
-
-std::atomic<long> g_signals{0};
-void on_alarm(int) { g_signals.fetch_add(1, std::memory_order_relaxed); }
-
-/// SIGALRM every millisecond for the scope, handler without SA_RESTART.
-class SignalStorm {
- public:
-  SignalStorm() {
-    struct sigaction sa{};
-    sa.sa_handler = on_alarm;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = 0;
-    sigaction(SIGALRM, &sa, &old_);
-    itimerval it{};
-    it.it_interval.tv_usec = 1000;
-    it.it_value.tv_usec = 1000;
-    setitimer(ITIMER_REAL, &it, nullptr);
-  }
-  ~SignalStorm() {
-    itimerval off{};
-    setitimer(ITIMER_REAL, &off, nullptr);
-    sigaction(SIGALRM, &old_, nullptr);
-  }
-  SignalStorm(const SignalStorm&) = delete;
-  SignalStorm& operator=(const SignalStorm&) = delete;
-
- private:
-  struct sigaction old_{};
-};
 
 /// Reads everything until end of stream, hashing it; replies with the hash and the byte count.
 Task<void> hashing_server(AsyncTcpListener& listener) {
@@ -113,10 +86,10 @@ TEST(FaultEintrAsync, eintr_storm_async_transfer_is_byte_exact) {
   expected.update(data);
 
   SignalStorm storm;
-  const long before = g_signals.load();
+  const long before = SignalStorm::signals();
   loop.spawn(hashing_server(*listener));
   Reply r = loop.run(sending_client(loop, *listener->local_endpoint(), data));
-  const long signals = g_signals.load() - before;
+  const long signals = SignalStorm::signals() - before;
 
   ASSERT_TRUE(r.ok) << "the transfer failed under the storm";
   EXPECT_EQ(r.bytes, data.size());
@@ -128,7 +101,7 @@ TEST(FaultEintrAsync, eintr_storm_async_read_deadline_is_honoured) {
   EventLoop loop;
   auto [stream, peer] = tt::async_pair(loop);
   SignalStorm storm;
-  const long before = g_signals.load();
+  const long before = SignalStorm::signals();
   auto body = [](AsyncTcpStream& s) -> Task<Result<std::size_t>> {
     std::array<std::byte, 16> buf{};
     co_return co_await s.read_some(buf, 300ms);
@@ -140,5 +113,5 @@ TEST(FaultEintrAsync, eintr_storm_async_read_deadline_is_honoured) {
   EXPECT_EQ(n.error(), std::errc::timed_out);
   EXPECT_GE(elapsed, 300ms) << "a deadline must never end early";
   EXPECT_LE(elapsed, 330ms + 50ms) << "EINTR must not extend the deadline";
-  EXPECT_GT(g_signals.load() - before, 50) << "the storm did not happen";
+  EXPECT_GT(SignalStorm::signals() - before, 50) << "the storm did not happen";
 }

@@ -1,6 +1,7 @@
 // Fault scenario 2: an EINTR storm (a 1 kHz timer signal without SA_RESTART) during transfers.
 // Bytes must arrive exact and deadlines must still be honoured.
 #include "fault_common.hpp"
+#include "signal_storm.hpp"
 
 #include <gtest/gtest.h>
 
@@ -15,33 +16,6 @@ using namespace std::chrono_literals;
 using namespace tether;
 using namespace tether::testing;
 
-std::atomic<long> g_signals{0};
-void on_alarm(int) { g_signals.fetch_add(1, std::memory_order_relaxed); }
-
-/// Installs the storm for the scope: SIGALRM every millisecond, handler without SA_RESTART.
-class SignalStorm {
- public:
-  SignalStorm() {
-    struct sigaction sa{};
-    sa.sa_handler = on_alarm;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = 0;  // no SA_RESTART: every blocking call sees EINTR
-    sigaction(SIGALRM, &sa, &old_);
-    itimerval it{};
-    it.it_interval.tv_usec = 1000;
-    it.it_value.tv_usec = 1000;
-    setitimer(ITIMER_REAL, &it, nullptr);
-  }
-  ~SignalStorm() {
-    itimerval off{};
-    setitimer(ITIMER_REAL, &off, nullptr);
-    sigaction(SIGALRM, &old_, nullptr);
-  }
-
- private:
-  struct sigaction old_{};
-};
-
 TEST(FaultEintr, eintr_storm_transfer_is_byte_exact) {
   auto listener = TcpListener::bind(Endpoint::ipv4_loopback(0));
   ASSERT_TRUE(listener);
@@ -50,7 +24,7 @@ TEST(FaultEintr, eintr_storm_transfer_is_byte_exact) {
   expected.update(data);
 
   SignalStorm storm;
-  long before = g_signals.load();
+  long before = SignalStorm::signals();
   std::uint64_t server_hash = 0;
   std::size_t server_bytes = 0;
   std::thread server([&] {
@@ -81,7 +55,7 @@ TEST(FaultEintr, eintr_storm_transfer_is_byte_exact) {
   EXPECT_EQ(server_bytes, data.size());
   EXPECT_EQ(server_hash, expected.h);
   EXPECT_EQ(reply, expected.h);
-  EXPECT_GT(g_signals.load() - before, 10) << "the storm did not happen";
+  EXPECT_GT(SignalStorm::signals() - before, 10) << "the storm did not happen";
 }
 
 TEST(FaultEintr, eintr_storm_read_deadline_is_honoured) {
@@ -93,7 +67,7 @@ TEST(FaultEintr, eintr_storm_read_deadline_is_honoured) {
   ASSERT_TRUE(a);
 
   SignalStorm storm;
-  long before = g_signals.load();
+  long before = SignalStorm::signals();
   std::byte buf[16];
   auto t0 = std::chrono::steady_clock::now();
   auto n = s->read_some(buf, 300ms);
@@ -102,7 +76,7 @@ TEST(FaultEintr, eintr_storm_read_deadline_is_honoured) {
   EXPECT_EQ(n.error(), std::errc::timed_out);
   EXPECT_GE(elapsed, 300ms) << "a deadline must never end early";
   EXPECT_LE(elapsed, 330ms + 50ms) << "EINTR must not extend the deadline";
-  EXPECT_GT(g_signals.load() - before, 50) << "the storm did not happen";
+  EXPECT_GT(SignalStorm::signals() - before, 50) << "the storm did not happen";
 }
 
 }  // namespace
