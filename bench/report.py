@@ -227,10 +227,23 @@ def write(meta, records, out):
     if udp.configs:
         section_simple(md, udp, "UDP echo", "`tether bench udp -c 4 -s 64` (open loop, as fast as possible): "
                        "datagrams received back per second.", "received_per_s", "datagrams/s", ".0f", udp.servers[0])
+    micro = Table(records, "micro")
+    if micro.configs:
+        md.append("## Micro-benchmarks (Google Benchmark, bench/micro)\n")
+        md.append("Hot paths of the library on the client CPU. Per item where the benchmark counts items "
+                  "(frames decoded from one buffer, posts run, timers fired), else per call; "
+                  "`/N` is the benchmark's argument (frame size, batch, timer count).\n")
+        md += ["| benchmark | ns per item or call |", "|---|---|"]
+        for c in micro.configs:
+            v = micro.median(c, 'tether', 'ns_per_item')
+            if v is None:
+                v = micro.median(c, 'tether', 'cpu_ns')
+            md.append(f"| {c} | {fmt(v, '.1f')} |")
+        md.append("")
     md.append("## Targets (issue 4)\n")
     md += ["| target | bar | measured | met |", "|---|---|---|---|"]
     for name, bar, value, ok in targets:
-        md.append(f"| {name} | {bar} | {fmt(value, '.2f', 'not measured')} | {'yes' if ok else 'NO'} |")
+        md.append(f"| {name} | {bar} | {fmt(value, '.3f', 'not measured')} | {'yes' if ok else 'NO'} |")
     failures = [r for r in records if r.get("exit", 0) != 0 or r.get("error")]
     if failures:
         md.append("\n## Runs that failed (excluded from the medians)\n")

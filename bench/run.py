@@ -25,7 +25,7 @@ QUICK = os.environ.get("BENCH_QUICK", "0") == "1"
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "1" if QUICK else "3"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "1" if QUICK else "3"))
 WARMUP = 0.2 if QUICK else 0.5
-ONLY = set(os.environ.get("BENCH_ONLY", "echo bulk transfer latency connect udp").split())
+ONLY = set(os.environ.get("BENCH_ONLY", "echo bulk transfer latency connect udp micro").split())
 NCPU = os.cpu_count() or 1
 SERVER_CPU, CLIENT_CPU = "0", ("1" if NCPU > 1 else "0")
 
@@ -265,9 +265,29 @@ class Bench:
                         self.record(test="latency", config=cfg, server=name, round=rnd, **res)
                         log(f"lat   [{rnd + 1}/{ROUNDS}] {cfg:18s} {name:8s} p50 {res['p50_us']:7.2f}  p99 {res['p99_us']:7.2f} us")
 
+    # ---- Google Benchmark micro-benchmarks of hot paths (bench/micro), on the client CPU ----------
+    def run_micro(self):
+        exe = self.build / "bench/tether_micro"
+        if not exe.exists():
+            raise RuntimeError(f"{exe} is missing")
+        min_time = "0.05" if QUICK else "0.3"  # seconds (this Google Benchmark takes a plain number)
+        r, _ = client([str(exe), "--benchmark_format=json", f"--benchmark_min_time={min_time}"], timeout=600)
+        if r.returncode != 0:
+            raise RuntimeError(f"tether_micro exit {r.returncode}: {r.stderr.decode(errors='replace')[-300:]}")
+        for b in json.loads(r.stdout).get("benchmarks", []):
+            if b.get("run_type", "iteration") != "iteration":
+                continue
+            scale = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}.get(b.get("time_unit", "ns"), 1.0)
+            rec = {"cpu_ns": b["cpu_time"] * scale, "real_ns": b["real_time"] * scale}
+            if b.get("items_per_second"):  # frames decoded, posts run, timers fired...
+                rec["ns_per_item"] = 1e9 / b["items_per_second"]
+            self.record(test="micro", config=b["name"], server="tether", round=0, **rec)
+        log(f"micro: {sum(1 for x in self.records if x.get('test') == 'micro')} benchmarks")
+
     def run(self):
         steps = [("echo", self.run_echo), ("bulk", self.run_bulk), ("transfer", self.run_transfer),
-                 ("latency", self.run_latency), ("connect", self.run_connect), ("udp", self.run_udp)]
+                 ("latency", self.run_latency), ("connect", self.run_connect), ("udp", self.run_udp),
+                 ("micro", self.run_micro)]
         for name, fn in steps:
             if name in ONLY:
                 try:

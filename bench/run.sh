@@ -3,7 +3,7 @@
 #   bench/run.sh                 the full grid (~12-15 minutes)
 #   BENCH_QUICK=1 bench/run.sh   a smoke run (~3 minutes): one round, short runs
 # Other knobs: BENCH_ROUNDS=N, BENCH_SECONDS=S (per measurement), BENCH_ONLY="echo bulk transfer
-# latency connect udp" (a subset), BENCH_BUILD=DIR (default build/bench).
+# latency connect udp micro" (a subset), BENCH_BUILD=DIR (default build/bench).
 # Writes bench/results/latest.md, latest.png and latest.jsonl (every raw measurement).
 # Method (issue 4): server pinned to CPU 0, client to CPU 1; rounds interleave the servers; each
 # figure is the median over rounds; comparisons are ratios measured in the same run.
