@@ -72,4 +72,15 @@ class Backend {
 /// the kernel allows it (else epoll, with a one-line notice on stderr).
 std::unique_ptr<Backend> make_backend(ReadySink& sink);
 
+/// Operations that wait for the fd to become readable (the others wait for it to be writable).
+inline bool is_read(OpKind k) noexcept {
+  return k == OpKind::read_some || k == OpKind::read_borrowed || k == OpKind::accept ||
+         k == OpKind::recv_from || k == OpKind::recv_batch;
+}
+
+/// The operation whose list hook this is (backends keep waiting operations in HookLists).
+inline IoOp& op_of(ListHook* h) noexcept {
+  return static_cast<IoOp&>(static_cast<ReadyNode&>(*h));
+}
+
 }  // namespace tether::detail

@@ -8,6 +8,7 @@
 // Fairness: one fd may complete at most `inline_budget` operations in a row without going back to
 // the loop; then its handle is deferred to the next iteration's dispatch (poll does not block).
 #include "backend/backend.hpp"
+#include "backend/pool.hpp"
 #include "datagram_batch_io.hpp"
 
 #include <tether/error.hpp>
@@ -48,14 +49,6 @@ namespace {
 constexpr std::uint8_t inline_budget = 16;
 constexpr std::size_t borrow_size = 64 * 1024;
 constexpr int max_events = 256;
-constexpr std::size_t handles_per_chunk = 256;
-
-bool is_read(OpKind k) noexcept {
-  return k == OpKind::read_some || k == OpKind::read_borrowed || k == OpKind::accept ||
-         k == OpKind::recv_from || k == OpKind::recv_batch;
-}
-
-IoOp& op_of(ListHook* h) noexcept { return static_cast<IoOp&>(static_cast<ReadyNode&>(*h)); }
 
 class EpollBackend final : public Backend {
  public:
@@ -420,22 +413,9 @@ class EpollBackend final : public Backend {
   }
 
   FdHandle* new_handle() {
-    if (free_ == nullptr) {
-      auto chunk = std::make_unique<FdHandle[]>(handles_per_chunk);
-      for (std::size_t i = 0; i < handles_per_chunk; ++i) {
-        chunk[i].next_free = free_;
-        free_ = &chunk[i];
-      }
-      chunks_.push_back(std::move(chunk));
-    }
-    FdHandle* h = free_;
-    free_ = h->next_free;
-    h->next_free = nullptr;
-    h->closed = false;
+    FdHandle* h = handles_.get();
+    h->closed = h->deferred = h->read_ended = h->not_socket = false;
     h->readable = h->writable = true;
-    h->deferred = false;
-    h->read_ended = false;
-    h->not_socket = false;
     h->streak = 0;
     return h;
   }
@@ -443,8 +423,7 @@ class EpollBackend final : public Backend {
   void free_handle(FdHandle* h) noexcept {
     h->fd = -1;
     h->closed = true;
-    h->next_free = free_;
-    free_ = h;
+    handles_.put(h);
   }
 
   ReadySink& sink_;
@@ -453,8 +432,7 @@ class EpollBackend final : public Backend {
   bool use_pwait2_ = true;
   std::array<epoll_event, max_events> events_{};
   int nevents_ = 0;
-  std::vector<std::unique_ptr<FdHandle[]>> chunks_;
-  FdHandle* free_ = nullptr;
+  Pool<FdHandle> handles_;
   std::vector<FdHandle*> detached_;
   std::vector<FdHandle*> deferred_;
   std::vector<FdHandle*> deferred_running_;

@@ -49,7 +49,6 @@ using uring::Slot;
 using uring::UringFd;
 using uring::UringRing;
 
-IoOp& op_of(ListHook* h) noexcept { return static_cast<IoOp&>(static_cast<ReadyNode&>(*h)); }
 UringFd& rec(FdHandle* h) noexcept { return *reinterpret_cast<UringFd*>(h); }
 
 // Writes one fd may finish inside start() in a row before one goes through the loop (as epoll).

@@ -8,6 +8,8 @@
 // Loop-thread only, except wake().
 #pragma once
 
+#include "backend/backend.hpp"
+#include "backend/pool.hpp"
 #include "backend/uring_buffers.hpp"
 
 #include <tether/detail/io_op.hpp>
@@ -66,35 +68,7 @@ struct Slot {
   bool queued = false;   ///< its CQE waits in the completed queue
 };
 
-/// Chunked free list: records never move while in use.
-template <class T>
-class Pool {
- public:
-  static constexpr std::size_t per_chunk = 256;
-  T* get() {
-    if (free_ == nullptr) {
-      chunks_.push_back(std::make_unique<T[]>(per_chunk));
-      for (std::size_t i = 0; i < per_chunk; ++i) put(&chunks_.back()[i]);
-    }
-    T* t = free_;
-    free_ = t->next_free;
-    return t;
-  }
-  void put(T* t) noexcept {
-    t->next_free = free_;
-    free_ = t;
-  }
-  template <class F>
-  void for_each(F&& f) {
-    for (auto& c : chunks_) {
-      for (std::size_t i = 0; i < per_chunk; ++i) f(c[i]);
-    }
-  }
-
- private:
-  std::vector<std::unique_ptr<T[]>> chunks_;
-  T* free_ = nullptr;
-};
+using detail::Pool;  // backend/pool.hpp
 
 class UringRing {
  public:
@@ -143,10 +117,6 @@ class UringRing {
   std::vector<Slot*> completed_;
 };
 
-inline bool is_read(OpKind k) noexcept {
-  return k == OpKind::read_some || k == OpKind::read_borrowed || k == OpKind::accept ||
-         k == OpKind::recv_from || k == OpKind::recv_batch;
-}
 inline unsigned dir_of(OpKind k) noexcept { return is_read(k) ? 0U : 1U; }
 
 }  // namespace tether::detail::uring
