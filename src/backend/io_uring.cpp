@@ -258,16 +258,21 @@ class UringBackend final : public Backend {
     }
   }
 
-  // A batch receive is tried at once with recvmmsg(MSG_DONTWAIT), and again each time its poll
-  // reports the socket readable. True: finished (result or ec set). False: nothing queued.
-  bool batch_now(UringFd& f, IoOp& op) noexcept {
-    auto got = try_recv_batch(f.fd, *reinterpret_cast<DatagramBatch*>(op.data));
+  // One recvmmsg(MSG_DONTWAIT) for a batch receive: at once in start(), and again each time its
+  // poll reports the socket readable. True: finished (result or ec set). False: nothing queued.
+  static bool take_batch(int fd, IoOp& op) noexcept {
+    auto got = try_recv_batch(fd, *reinterpret_cast<DatagramBatch*>(op.data));
     if (got && *got == 0) return false;
     if (got) {
       op.result = *got;
     } else {
       op.ec = got.error();
     }
+    return true;
+  }
+
+  bool batch_now(UringFd& f, IoOp& op) noexcept {
+    if (!take_batch(f.fd, op)) return false;
     ++f.streak;
     op.unlink();
     op.state = OpState::idle;
@@ -284,14 +289,8 @@ class UringBackend final : public Backend {
   Outcome settle(Slot& s, IoOp& op) noexcept {
     const int res = s.res;
     if (s.polling && s.kind == OpKind::recv_batch && res >= 0) {
-      auto got = try_recv_batch(s.fd->fd, *reinterpret_cast<DatagramBatch*>(op.data));
-      if (got && *got == 0) return Outcome::poll_first;  // taken by someone else: poll again
-      if (got) {
-        op.result = *got;
-      } else {
-        op.ec = got.error();
-      }
-      return Outcome::done;
+      // Nothing there after all (taken by someone else): poll again.
+      return take_batch(s.fd->fd, op) ? Outcome::done : Outcome::poll_first;
     }
     if (s.polling) {
       if (res >= 0) return Outcome::again;  // the fd is ready: now the operation itself
