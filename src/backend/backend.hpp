@@ -23,6 +23,13 @@ class ReadySink {
  public:
   virtual void schedule(ReadyNode& node) noexcept = 0;
 
+  /// Ends `op` with `ec` through the ready queue (a cancellation, a close).
+  void complete_later(IoOp& op, std::error_code ec) noexcept {
+    op.ec = ec;
+    op.state = OpState::ready;
+    schedule(op);
+  }
+
  protected:
   ~ReadySink() = default;
 };

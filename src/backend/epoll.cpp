@@ -105,7 +105,7 @@ class EpollBackend final : public Backend {
 
   void cancel_all(FdHandle* h, std::error_code ec) noexcept override {
     for (HookList* list : {&h->readers, &h->writers}) {
-      while (ListHook* node = list->pop_front()) complete_later(op_of(node), ec);
+      while (ListHook* node = list->pop_front()) sink_.complete_later(op_of(node), ec);
     }
   }
 
@@ -138,7 +138,7 @@ class EpollBackend final : public Backend {
   void cancel(IoOp& op, std::error_code ec) noexcept override {
     if (op.state != OpState::waiting) return;
     op.unlink();
-    complete_later(op, ec);
+    sink_.complete_later(op, ec);
   }
 
   void abandon(IoOp& op) noexcept override {
@@ -248,12 +248,6 @@ class EpollBackend final : public Backend {
       op.state = OpState::idle;
       op.run(op);
     }
-  }
-
-  void complete_later(IoOp& op, std::error_code ec) noexcept {
-    op.ec = ec;
-    op.state = OpState::ready;
-    sink_.schedule(op);
   }
 
   void defer(FdHandle& h) {

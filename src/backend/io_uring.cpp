@@ -102,7 +102,7 @@ class UringBackend final : public Backend {
     ring_.cancel_and_wait(wait, n);
     for (unsigned d = 0; d < 2; ++d) {
       if (Slot* s = f.inflight[d]) withdraw(*s, ec);
-      while (ListHook* node = f.waiters[d].pop_front()) complete_later(op_of(node), ec);
+      while (ListHook* node = f.waiters[d].pop_front()) sink_.complete_later(op_of(node), ec);
     }
   }
 
@@ -134,7 +134,7 @@ class UringBackend final : public Backend {
     Slot* s = slot_of(op);
     if (s == nullptr) {  // still queued behind another operation: the kernel never saw it
       op.unlink();
-      complete_later(op, ec);
+      sink_.complete_later(op, ec);
       return;
     }
     if (!s->queued) ring_.cancel_and_wait(&s, 1);
@@ -405,12 +405,6 @@ class UringBackend final : public Backend {
     op.unlink();
     s.op = nullptr;
     if (!s.queued) release(s);  // else dispatch() meets it without an op and releases it
-    op.state = OpState::ready;
-    sink_.schedule(op);
-  }
-
-  void complete_later(IoOp& op, std::error_code ec) noexcept {
-    op.ec = ec;
     op.state = OpState::ready;
     sink_.schedule(op);
   }
