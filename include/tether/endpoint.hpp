@@ -23,6 +23,8 @@
 #include <string>
 #include <string_view>
 
+#pragma GCC visibility push(default)  // the public API (the shared library hides the rest)
+
 namespace tether {
 
 enum class EndpointKind : std::uint8_t { none, ipv4, ipv6, unix_path, unix_abstract };
@@ -94,3 +96,5 @@ template <>
 struct std::hash<tether::Endpoint> {
   std::size_t operator()(const tether::Endpoint& e) const noexcept { return e.hash(); }
 };
+
+#pragma GCC visibility pop

@@ -30,6 +30,8 @@
 #include <variant>
 #include <vector>
 
+#pragma GCC visibility push(default)  // the public API (the shared library hides the rest)
+
 namespace tether {
 
 namespace detail {
@@ -204,3 +206,5 @@ Task<T> with_stop_token(Task<T> task, std::stop_token token) {
 }
 
 }  // namespace tether
+
+#pragma GCC visibility pop
