@@ -72,9 +72,16 @@ std::vector<SsRow> ss_rows(std::uint16_t port) {
   return rows;
 }
 
+/// ss writes port 0 as "*" ("0.0.0.0:*").
+std::string ss_text(const Endpoint& ep) {
+  std::string t = ep.to_string();
+  if (ep.port() == 0) t = t.substr(0, t.rfind(':')) + ":*";
+  return t;
+}
+
 const SsRow* find_ss(const std::vector<SsRow>& rows, const Endpoint& local, const Endpoint& peer) {
   for (const auto& r : rows) {
-    if (r.local == local.to_string() && r.peer == peer.to_string()) return &r;
+    if (r.local == ss_text(local) && r.peer == ss_text(peer)) return &r;
   }
   return nullptr;
 }
@@ -91,8 +98,12 @@ void expect_same_as_ss(const SocketEntry& e, const std::vector<SsRow>& rows) {
   EXPECT_EQ(r->send_q, e.send_q) << r->local;
   if (!e.tcp_info) return;
   ASSERT_TRUE(r->info.count(e.congestion)) << "ss does not name congestion control " << e.congestion;
-  if (r->info.count("mss")) EXPECT_EQ(r->info.at("mss"), std::to_string(e.tcp_info->send_mss));
-  if (r->info.count("cwnd")) EXPECT_EQ(r->info.at("cwnd"), std::to_string(e.tcp_info->send_cwnd));
+  if (r->info.count("mss")) {
+    EXPECT_EQ(r->info.at("mss"), std::to_string(e.tcp_info->send_mss));
+  }
+  if (r->info.count("cwnd")) {
+    EXPECT_EQ(r->info.at("cwnd"), std::to_string(e.tcp_info->send_cwnd));
+  }
   if (r->info.count("bytes_acked")) {
     EXPECT_EQ(r->info.at("bytes_acked"), std::to_string(e.tcp_info->bytes_acked));
   }
