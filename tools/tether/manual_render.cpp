@@ -32,7 +32,8 @@ std::vector<std::string> option_names(const CLI::Option& o) {
   return names;
 }
 
-bool takes_value(const CLI::Option& o) { return o.get_expected_min() > 0 || o.get_type_size() > 0; }
+/// As CLI11's help formatter decides it: an option with a type name takes a value.
+bool takes_value(const CLI::Option& o) { return !o.get_type_name().empty(); }
 
 std::string value_name(const CLI::Option& o) {
   std::string t = o.get_type_name();
