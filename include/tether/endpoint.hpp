@@ -66,8 +66,8 @@ class Endpoint {
   bool is_loopback() const noexcept;
   bool is_unspecified() const noexcept;            ///< 0.0.0.0 or ::
   bool is_multicast() const noexcept;
-  bool is_v4_mapped() const noexcept;              ///< ::ffff:a.b.c.d
-  /// ::ffff:a.b.c.d becomes a.b.c.d (same port); any other endpoint is returned unchanged.
+  bool is_v4_mapped() const noexcept;              ///< `::ffff:a.b.c.d`
+  /// `::ffff:a.b.c.d` becomes `a.b.c.d` (same port); any other endpoint is returned unchanged.
   Endpoint unmapped() const noexcept;
 
   /// The address alone: "127.0.0.1", "::1", "fe80::1%eth0", "/path", "@name".
