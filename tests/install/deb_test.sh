@@ -12,8 +12,8 @@ cleanup() { if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
-(cd "$build" && cpack -G DEB -B "$work/out" >"$work/cpack.log" 2>&1) || { cat "$work/cpack.log"; fail "cpack"; }
-deb=$(ls "$work"/out/*.deb 2>/dev/null | head -1)
+(cd "$build" && cpack -G DEB -B "$work/cpack" -D CPACK_OUTPUT_FILE_PREFIX="$work/out" >"$work/cpack.log" 2>&1) || { cat "$work/cpack.log"; fail "cpack"; }
+deb=$(ls "$work"/out/*.deb 2>/dev/null | head -1 || true)
 [ -n "$deb" ] || fail "cpack made no .deb"
 dpkg-deb --info "$deb" >"$work/info.txt"
 grep -q "Package: tether" "$work/info.txt" || fail "no Package field"

@@ -1,13 +1,7 @@
 # Script mode: install, then compile the consumer with only what `pkg-config tether` says.
 #   KIND=shared: pkg-config --cflags --libs tether (libtether.so, found through an rpath)
 #   KIND=static: the same flags with libtether.a named, plus pkg-config --static's private libraries
-file(REMOVE_RECURSE "${WORK_DIR}")
-set(prefix "${WORK_DIR}/prefix")
-execute_process(COMMAND ${CMAKE_COMMAND} --install "${BUILD_DIR}" --prefix "${prefix}"
-                RESULT_VARIABLE rc OUTPUT_QUIET)
-if(NOT rc EQUAL 0)
-  message(FATAL_ERROR "cmake --install failed: ${rc}")
-endif()
+include(${CMAKE_CURRENT_LIST_DIR}/install_prefix.cmake)
 file(GLOB_RECURSE pc_files "${prefix}/*/tether.pc")
 list(LENGTH pc_files n)
 if(NOT n EQUAL 1)

@@ -124,7 +124,8 @@ std::string render_table(const Snapshot& s, const std::unordered_map<std::uint64
     out += " " + owner_cell(s, e);
     while (!out.empty() && out.back() == ' ') out.pop_back();
     out += '\n';
-    if (format.info && (e.tcp_info || e.timer != SocketTimer::none)) out += info_line(e) + '\n';
+    const bool listening = e.state == static_cast<std::uint8_t>(TcpState::listen);
+    if (format.info && !listening && (e.tcp_info || e.timer != SocketTimer::none)) out += info_line(e) + '\n';
   }
   return out;
 }

@@ -19,7 +19,7 @@ SockDiagQuery SsFilter::query() const {
 }
 
 bool SsFilter::matches(const SocketEntry& e) const {
-  if ((states & (1U << e.state)) == 0) return false;
+  if (e.state >= 32 || (states & (1U << e.state)) == 0) return false;
   if (port && e.local.port() != *port && e.peer.port() != *port) return false;
   if (port && !e.local.is_ip()) return false;
   if (!addresses.empty()) {

@@ -106,14 +106,18 @@ std::string render_top_frame(const TopState& s) {
   const std::string titles =
       fmt::format("{:<5} {:<10} {:>6} {:>6} {:<22} {:<22} {:>6} {:>6} {:>8} {:<12} {:<12} {}", "Proto", "State",
                   "Recv-Q", "Send-Q", "Local", "Peer", "In/s", "Out/s", "rtt", "bytes/s", "rtt", "Process");
-  frame += fmt::format("{}{}{}\n", reverse_video, fit(titles, s.width), reset);
-  const int room = std::max(0, s.height - 3);
-  const int shown = std::min(room, static_cast<int>(s.rows.size()));
-  for (int i = 0; i < shown; ++i) frame += fit(row_text(s.rows[static_cast<std::size_t>(i)]), s.width) + "\n";
-  if (shown < static_cast<int>(s.rows.size())) {
-    frame += fit(fmt::format("... {} more (a taller terminal, or a filter, shows them)",
-                             s.rows.size() - static_cast<std::size_t>(shown)), s.width) + "\n";
+  frame += fmt::format("{}{}{}", reverse_video, fit(titles, s.width), reset);
+  if (!s.rows.empty()) frame += "\n";
+  // Header and titles take two lines; the last line gets no newline, so the screen never scrolls.
+  const int room = std::max(0, s.height - 2);
+  const int total = static_cast<int>(s.rows.size());
+  const int shown = total <= room ? total : std::max(0, room - 1);
+  std::vector<std::string> lines;
+  for (int i = 0; i < shown; ++i) lines.push_back(fit(row_text(s.rows[static_cast<std::size_t>(i)]), s.width));
+  if (shown < total) {
+    lines.push_back(fit(fmt::format("... {} more (a taller terminal, or a filter, shows them)", total - shown), s.width));
   }
+  for (std::size_t i = 0; i < lines.size(); ++i) frame += (i == 0 ? "" : "\n") + lines[i];
   return frame;
 }
 
