@@ -30,5 +30,6 @@ if(TETHER_LIBURING_LIBRARY)
 endif()
 # Relocatable: the prefix is found from the .pc file's own place (make install PREFIX=..., a .deb).
 file(RELATIVE_PATH TETHER_PC_UP "/p/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/p")
+string(REGEX REPLACE "/$" "" TETHER_PC_UP "${TETHER_PC_UP}")
 configure_file(cmake/tether.pc.in ${CMAKE_CURRENT_BINARY_DIR}/tether.pc @ONLY)
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/tether.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
