@@ -1,13 +1,13 @@
 # tether: two commands set everything up on a fresh Debian/Ubuntu machine.
 #   make demo    build and run a scripted session on loopback
 #   make test    build and run the whole test suite
-# Other targets: make (release build), make install PREFIX=DIR, make bench,
-#                make test-sanitize, make fuzz, make checkheaders, make clean.
+# Other targets: make (release build), make install PREFIX=DIR, make package (.deb), make docs,
+#                make bench, make test-sanitize, make fuzz, make checkheaders, make clean.
 
 PREFIX ?= /usr/local
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps release demo test test-sanitize bench fuzz install checkheaders clean
+.PHONY: all deps release demo test test-sanitize bench fuzz install package docs checkheaders clean
 
 all: release
 
@@ -46,6 +46,16 @@ fuzz:
 
 install: release
 	@cmake --install build/release --prefix $(PREFIX)
+
+package: release
+	@cd build/release && cpack -G DEB
+	@ls build/release/package/*.deb
+
+docs:
+	@scripts/install-deps.sh --docs
+	@cmake --preset release >/dev/null
+	@cmake --build --preset release --target docs
+	@echo "API reference: build/release/docs/html/index.html"
 
 checkheaders: deps
 	@cmake --preset dev >/dev/null

@@ -48,24 +48,31 @@ printf '%stether demo%s: sockets on this machine, step by step (%s)\n' "$bold" "
 step "1. A TCP server: socket -> setsockopt(SO_REUSEADDR) -> bind -> listen"
 say "tether listen 127.0.0.1 0   (port 0: the kernel picks a free port)"
 mkfifo "$work/server.in" "$work/client.in"
-"$TETHER" listen -v 127.0.0.1 0 <"$work/server.in" >"$work/server.out" 2>"$work/server.log" 3>&- 4>&- 5>&- 6>&- &
+"$TETHER" listen -v --trace 127.0.0.1 0 <"$work/server.in" >"$work/server.out" 2>"$work/server.log" 3>&- 4>&- 5>&- 6>&- &
 pids+=($!); server=$!
 exec 3>"$work/server.in"                      # the server's keyboard
-wait_for "$work/server.log" "listening"
-show "$work/server.log"
+wait_for "$work/server.log" "tether: listening"
+show <(grep -v '^trace' "$work/server.log")
 server_ep=$(field "$work/server.log" listening local)
 port=${server_ep##*:}
 say "The server now waits in accept() on port $port. Its backlog queues clients until accepted."
+# A packet capture of this port, when the demo may capture (CAP_NET_RAW: root); else it says why.
+"$TETHER" trace "$port" -c 1 -w 10 >"$work/ladder.out" 2>"$work/ladder.log" 3>&- 4>&- 5>&- 6>&- &
+pids+=($!); tracer=$!
+for _ in $(seq 100); do
+  grep -q "capturing\|CAP_NET_RAW\|tether" "$work/ladder.log" 2>/dev/null && break
+  sleep 0.05
+done
 
 # ---------------------------------------------------------------------------------------------------
 step "2. A TCP client: socket -> connect (the 3-way handshake: SYN, SYN-ACK, ACK)"
 say "tether connect 127.0.0.1 $port"
-"$TETHER" connect -v 127.0.0.1 "$port" <"$work/client.in" >"$work/client.out" 2>"$work/client.log" 3>&- 4>&- 5>&- 6>&- &
+"$TETHER" connect -v --trace 127.0.0.1 "$port" <"$work/client.in" >"$work/client.out" 2>"$work/client.log" 3>&- 4>&- 5>&- 6>&- &
 pids+=($!); client=$!
 exec 4>"$work/client.in"                      # the client's keyboard
-wait_for "$work/client.log" "connected"
-wait_for "$work/server.log" "accepted"
-show "$work/client.log"
+wait_for "$work/client.log" "tether: connected"
+wait_for "$work/server.log" "tether: accepted"
+show <(grep -v '^trace' "$work/client.log")
 show <(grep accepted "$work/server.log")
 client_ep=$(field "$work/client.log" connected local)
 say "accept() returned a NEW socket for this client; the listening socket keeps waiting."
@@ -81,6 +88,8 @@ say "client -> server:"; show "$work/server.out"
 echo "hello, client - the server here" >&3
 wait_for "$work/client.out" "hello, client"
 say "server -> client:"; show "$work/client.out"
+say "tether ss -ti --port $port: the kernel's view of both ends (sock_diag, TCP_INFO):"
+show <("$TETHER" ss -ti --port "$port")
 
 # ---------------------------------------------------------------------------------------------------
 step "4. Closing: FIN from each side (the 4-way close)"
@@ -92,10 +101,10 @@ echo "goodbye" >&3
 exec 3>&-
 client_rc=0; wait "$client" || client_rc=$?
 server_rc=0; wait "$server" || server_rc=$?
-pids=()
+pids=("$tracer")   # the capture ends by itself after this connection (or -w 10)
 say "The client printed everything, the tail included:"; show "$work/client.out"
-say "client:"; show <(grep closed "$work/client.log")
-say "server:"; show <(grep closed "$work/server.log")
+say "client:"; show <(grep "tether: closed" "$work/client.log")
+say "server:"; show <(grep "tether: closed" "$work/server.log")
 if [ "$client_rc" = 0 ] && [ "$server_rc" = 0 ]; then
   say "Both exited with status 0: a clean close. closed_first says who sent FIN first;"
   say "rtt_us and retransmits come from the kernel (TCP_INFO)."
@@ -104,7 +113,22 @@ else
 fi
 
 # ---------------------------------------------------------------------------------------------------
-step "5. UDP: datagrams, no connection, no accept, no handshake"
+step "5. The same connection as the kernel saw it (--trace, and tether trace $port)"
+say "tether connect --trace: resolve, SYN, SYN-ACK, the negotiated options, FINs, TIME-WAIT:"
+show <(grep '^trace' "$work/client.log")
+say "tether listen --trace: the client's SYN as the kernel saved it (TCP_SAVE_SYN), then the close:"
+show <(grep '^trace' "$work/server.log")
+tracer_rc=0; wait "$tracer" || tracer_rc=$?
+if [ "$tracer_rc" = 0 ]; then
+  say "tether trace $port: every segment on the wire (AF_PACKET + BPF), relative sequence numbers:"
+  show "$work/ladder.out"
+else
+  say "tether trace $port could not capture here (it needs CAP_NET_RAW: run the demo as root):"
+  show "$work/ladder.log"
+fi
+
+# ---------------------------------------------------------------------------------------------------
+step "6. UDP: datagrams, no connection, no accept, no handshake"
 say "tether listen -u 127.0.0.1 0   (socket -> bind; there is no listen() or accept() for UDP)"
 mkfifo "$work/userver.in" "$work/uclient.in"
 "$TETHER" listen -u -v -w 1 127.0.0.1 0 <"$work/userver.in" >"$work/userver.out" 2>"$work/userver.log" 3>&- 4>&- 5>&- 6>&- &

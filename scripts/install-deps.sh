@@ -3,14 +3,17 @@
 #   scripts/install-deps.sh            build + test packages (the test peers: nc, ncat, socat, sockperf)
 #   scripts/install-deps.sh --bench    also the benchmark peers (Asio, libuv, iperf3, gnuplot)
 #   scripts/install-deps.sh --fuzz     also clang's fuzzer runtime
+#   scripts/install-deps.sh --docs     also Doxygen (make docs)
 #   scripts/install-deps.sh --check    print what is missing and exit 1 if anything is
 set -euo pipefail
 
 build_pkgs=(cmake ninja-build g++ pkg-config netbase libcli11-dev libfmt-dev libgtest-dev libgmock-dev
             libbenchmark-dev liburing-dev libssl-dev)
-test_pkgs=(netcat-openbsd ncat socat sockperf python3 iproute2 iptables)
+test_pkgs=(netcat-openbsd ncat socat sockperf python3 iproute2 iptables
+           zsh groff-base dpkg-dev)  # completions, man pages, the .deb's dependencies (dpkg-shlibdeps)
 bench_pkgs=(libasio-dev libuv1-dev iperf3 gnuplot-nox)
 fuzz_pkgs=(clang-19 libclang-rt-19-dev)  # clang >= 19: std::expected with libstdc++
+docs_pkgs=(doxygen)
 
 want=("${build_pkgs[@]}" "${test_pkgs[@]}")
 check_only=0
@@ -18,7 +21,8 @@ for arg in "$@"; do
   case "$arg" in
     --bench) want+=("${bench_pkgs[@]}") ;;
     --fuzz) want+=("${fuzz_pkgs[@]}") ;;
-    --all) want+=("${bench_pkgs[@]}" "${fuzz_pkgs[@]}") ;;
+    --docs) want+=("${docs_pkgs[@]}") ;;
+    --all) want+=("${bench_pkgs[@]}" "${fuzz_pkgs[@]}" "${docs_pkgs[@]}") ;;
     --check) check_only=1 ;;
     *) echo "install-deps.sh: unknown option '$arg'" >&2; exit 2 ;;
   esac

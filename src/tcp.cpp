@@ -1,6 +1,7 @@
 #include <tether/tcp.hpp>
 
 #include "sys.hpp"
+#include "tcp_info.hpp"
 
 #include <algorithm>
 
@@ -162,18 +163,7 @@ Result<TcpInfo> TcpStream::tcp_info() const {
   ::tcp_info ti{};
   socklen_t len = sizeof ti;
   if (auto st = socket_.get_option(IPPROTO_TCP, TCP_INFO, &ti, &len); !st) return fail(st.error());
-  TcpInfo out;
-  out.state = ti.tcpi_state;
-  out.rtt = std::chrono::microseconds(ti.tcpi_rtt);
-  out.rtt_var = std::chrono::microseconds(ti.tcpi_rttvar);
-  out.retransmits = ti.tcpi_total_retrans;
-  out.lost = ti.tcpi_lost;
-  out.send_cwnd = ti.tcpi_snd_cwnd;
-  out.send_mss = ti.tcpi_snd_mss;
-  out.unacked = ti.tcpi_unacked;
-  out.bytes_acked = ti.tcpi_bytes_acked;
-  out.bytes_received = ti.tcpi_bytes_received;
-  return out;
+  return detail::tcp_info_from_kernel(std::as_bytes(std::span(&ti, 1)).first(len));
 }
 
 Result<TcpListener> TcpListener::bind(const Endpoint& local, const ListenOptions& options) {

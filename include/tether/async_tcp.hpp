@@ -35,6 +35,8 @@
 #include <string_view>
 #include <vector>
 
+#pragma GCC visibility push(default)  // the public API (the shared library hides the rest)
+
 namespace tether {
 
 class EventLoop;
@@ -221,3 +223,5 @@ class AsyncTcpListener : public detail::AsyncSocket {
 };
 
 }  // namespace tether
+
+#pragma GCC visibility pop

@@ -24,6 +24,8 @@
 #include <span>
 #include <string_view>
 
+#pragma GCC visibility push(default)  // the public API (the shared library hides the rest)
+
 namespace tether {
 
 class EventLoop;
@@ -145,3 +147,5 @@ class AsyncUdpSocket : public detail::AsyncSocket {
 };
 
 }  // namespace tether
+
+#pragma GCC visibility pop

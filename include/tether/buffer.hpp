@@ -26,6 +26,8 @@
 #include <span>
 #include <string_view>
 
+#pragma GCC visibility push(default)  // the public API (the shared library hides the rest)
+
 namespace tether {
 
 class Buffer {
@@ -80,3 +82,5 @@ class Buffer {
 };
 
 }  // namespace tether
+
+#pragma GCC visibility pop

@@ -18,6 +18,8 @@
 #include <string_view>
 #include <vector>
 
+#pragma GCC visibility push(default)  // the public API (the shared library hides the rest)
+
 namespace tether {
 
 class Cidr {
@@ -54,3 +56,5 @@ class AccessList {
 };
 
 }  // namespace tether
+
+#pragma GCC visibility pop

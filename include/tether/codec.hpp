@@ -26,6 +26,8 @@
 #include <concepts>
 #include <optional>
 
+#pragma GCC visibility push(default)  // the public API (the shared library hides the rest)
+
 namespace tether {
 
 template <class Frame>
@@ -40,3 +42,5 @@ concept Decoder = requires(D& decoder, Buffer& in) {
 };
 
 }  // namespace tether
+
+#pragma GCC visibility pop

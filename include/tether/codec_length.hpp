@@ -18,6 +18,8 @@
 #include <span>
 #include <string_view>
 
+#pragma GCC visibility push(default)  // the public API (the shared library hides the rest)
+
 namespace tether {
 
 struct LengthCodecOptions {
@@ -59,3 +61,5 @@ class LengthCodec {
 static_assert(Decoder<LengthCodec>);
 
 }  // namespace tether
+
+#pragma GCC visibility pop

@@ -15,6 +15,8 @@
 #include <cstddef>
 #include <string_view>
 
+#pragma GCC visibility push(default)  // the public API (the shared library hides the rest)
+
 namespace tether {
 
 class LineCodec {
@@ -44,3 +46,5 @@ class LineCodec {
 static_assert(Decoder<LineCodec>);
 
 }  // namespace tether
+
+#pragma GCC visibility pop

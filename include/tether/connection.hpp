@@ -39,6 +39,8 @@
 #include <string_view>
 #include <vector>
 
+#pragma GCC visibility push(default)  // the public API (the shared library hides the rest)
+
 namespace tether {
 
 class Connection;
@@ -187,3 +189,5 @@ class Connection {
 };
 
 }  // namespace tether
+
+#pragma GCC visibility pop

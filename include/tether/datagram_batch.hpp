@@ -22,6 +22,8 @@
 #include <span>
 #include <vector>
 
+#pragma GCC visibility push(default)  // the public API (the shared library hides the rest)
+
 namespace tether {
 
 namespace detail {
@@ -75,3 +77,5 @@ class DatagramBatch {
 };
 
 }  // namespace tether
+
+#pragma GCC visibility pop

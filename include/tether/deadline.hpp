@@ -9,6 +9,8 @@
 #include <chrono>
 #include <climits>
 
+#pragma GCC visibility push(default)  // the public API (the shared library hides the rest)
+
 namespace tether {
 
 class Deadline {
@@ -60,3 +62,5 @@ class Deadline {
 };
 
 }  // namespace tether
+
+#pragma GCC visibility pop

@@ -23,6 +23,8 @@
 #include <string>
 #include <string_view>
 
+#pragma GCC visibility push(default)  // the public API (the shared library hides the rest)
+
 namespace tether {
 
 enum class EndpointKind : std::uint8_t { none, ipv4, ipv6, unix_path, unix_abstract };
@@ -64,8 +66,8 @@ class Endpoint {
   bool is_loopback() const noexcept;
   bool is_unspecified() const noexcept;            ///< 0.0.0.0 or ::
   bool is_multicast() const noexcept;
-  bool is_v4_mapped() const noexcept;              ///< ::ffff:a.b.c.d
-  /// ::ffff:a.b.c.d becomes a.b.c.d (same port); any other endpoint is returned unchanged.
+  bool is_v4_mapped() const noexcept;              ///< `::ffff:a.b.c.d`
+  /// `::ffff:a.b.c.d` becomes `a.b.c.d` (same port); any other endpoint is returned unchanged.
   Endpoint unmapped() const noexcept;
 
   /// The address alone: "127.0.0.1", "::1", "fe80::1%eth0", "/path", "@name".
@@ -94,3 +96,5 @@ template <>
 struct std::hash<tether::Endpoint> {
   std::size_t operator()(const tether::Endpoint& e) const noexcept { return e.hash(); }
 };
+
+#pragma GCC visibility pop

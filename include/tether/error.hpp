@@ -8,6 +8,8 @@
 #include <expected>
 #include <system_error>
 
+#pragma GCC visibility push(default)  // the public API (the shared library hides the rest)
+
 namespace tether {
 
 template <class T>
@@ -52,3 +54,5 @@ inline std::unexpected<std::error_code> fail(Errc e) noexcept { return std::unex
 
 template <>
 struct std::is_error_code_enum<tether::Errc> : std::true_type {};
+
+#pragma GCC visibility pop

@@ -40,6 +40,8 @@
 #include <string_view>
 #include <utility>
 
+#pragma GCC visibility push(default)  // the public API (the shared library hides the rest)
+
 namespace tether {
 
 namespace detail {
@@ -151,3 +153,5 @@ T EventLoop::run(Task<T> task) {
 }
 
 }  // namespace tether
+
+#pragma GCC visibility pop

@@ -23,9 +23,13 @@
 
 #include <chrono>
 
+#pragma GCC visibility push(default)  // the public API (the shared library hides the rest)
+
 namespace tether {
 
 Task<Status> linger_close(AsyncTcpStream stream,
                           std::chrono::milliseconds linger = std::chrono::seconds(2));
 
 }  // namespace tether
+
+#pragma GCC visibility pop

@@ -12,6 +12,8 @@
 #include <string_view>
 #include <vector>
 
+#pragma GCC visibility push(default)  // the public API (the shared library hides the rest)
+
 namespace tether {
 
 /// Which IP family to resolve: like -4 / -6 on the command line.
@@ -43,3 +45,5 @@ Result<std::vector<Endpoint>> resolve(std::string_view host, std::string_view se
 Result<std::vector<Endpoint>> resolve(std::string_view host_port, ResolveOptions options = {});
 
 }  // namespace tether
+
+#pragma GCC visibility pop

@@ -32,6 +32,8 @@
 #include <string_view>
 #include <system_error>
 
+#pragma GCC visibility push(default)  // the public API (the shared library hides the rest)
+
 namespace tether {
 
 enum class AcceptMode : std::uint8_t { reuse_port, single_acceptor };
@@ -107,3 +109,5 @@ class Server {
 };
 
 }  // namespace tether
+
+#pragma GCC visibility pop

@@ -15,6 +15,8 @@
 #include <cstdint>
 #include <optional>
 
+#pragma GCC visibility push(default)  // the public API (the shared library hides the rest)
+
 namespace tether {
 
 enum class SocketType : std::uint8_t { stream, datagram };
@@ -108,3 +110,5 @@ class Socket {
 };
 
 }  // namespace tether
+
+#pragma GCC visibility pop

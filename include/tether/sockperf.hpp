@@ -24,6 +24,8 @@
 #include <cstdint>
 #include <span>
 
+#pragma GCC visibility push(default)  // the public API (the shared library hides the rest)
+
 namespace tether::sockperf {
 
 inline constexpr std::size_t header_size = 14;
@@ -92,3 +94,5 @@ class MessageDecoder {
 static_assert(tether::Decoder<MessageDecoder>);
 
 }  // namespace tether::sockperf
+
+#pragma GCC visibility pop

@@ -25,6 +25,8 @@
 #include <utility>
 #include <variant>
 
+#pragma GCC visibility push(default)  // the public API (the shared library hides the rest)
+
 namespace tether {
 
 template <class T = void>
@@ -153,3 +155,5 @@ struct current_stop_token {
 };
 
 }  // namespace tether
+
+#pragma GCC visibility pop

@@ -23,20 +23,64 @@
 #include <string_view>
 #include <utility>
 
+#pragma GCC visibility push(default)  // the public API (the shared library hides the rest)
+
 namespace tether {
 
-/// A snapshot of the kernel's TCP_INFO for one connection.
+/// What held a connection's sending back (TcpInfo::limited_by()).
+enum class TcpLimit : std::uint8_t {
+  none,       ///< nothing sent yet
+  app,        ///< the application did not write fast enough (the last delivery-rate sample)
+  rwnd,       ///< the peer's receive window
+  sndbuf,     ///< the local send buffer
+  cwnd,       ///< the congestion window (busy time not explained by the other two)
+};
+
+/// "app", "rwnd", "sndbuf", "cwnd" or "none".
+const char* tcp_limit_name(TcpLimit limit) noexcept;
+
+/// A snapshot of the kernel's TCP_INFO for one connection (getsockopt or sock_diag). Fields the
+/// running kernel does not report stay zero.
 struct TcpInfo {
   std::uint8_t state = 0;                 ///< TCP_ESTABLISHED, ...
   std::chrono::microseconds rtt{0};       ///< smoothed round-trip time
   std::chrono::microseconds rtt_var{0};
+  std::chrono::microseconds min_rtt{0};   ///< lowest RTT seen (windowed)
+  std::chrono::microseconds rto{0};       ///< retransmission timeout
   std::uint32_t retransmits = 0;          ///< total retransmitted segments
   std::uint32_t lost = 0;
   std::uint32_t send_cwnd = 0;            ///< congestion window, in segments
+  std::uint32_t send_ssthresh = 0;        ///< slow-start threshold (a huge value: still in slow start)
   std::uint32_t send_mss = 0;
+  std::uint32_t receive_mss = 0;
+  std::uint32_t advertised_mss = 0;       ///< the MSS this side announced in its SYN
   std::uint32_t unacked = 0;
+  std::uint32_t pmtu = 0;
   std::uint64_t bytes_acked = 0;
   std::uint64_t bytes_received = 0;
+  std::uint64_t bytes_sent = 0;           ///< including retransmissions
+  std::uint32_t segments_out = 0;
+  std::uint32_t segments_in = 0;
+  std::uint32_t notsent_bytes = 0;        ///< written by the application, not yet sent
+  std::uint64_t delivery_rate = 0;        ///< bytes per second, the last sample
+  std::uint64_t pacing_rate = 0;          ///< bytes per second
+  bool delivery_rate_app_limited = false; ///< the last sample was limited by the application
+  std::chrono::microseconds busy_time{0};       ///< time spent with data in flight
+  std::chrono::microseconds rwnd_limited{0};    ///< of which limited by the peer's window
+  std::chrono::microseconds sndbuf_limited{0};  ///< of which limited by the send buffer
+  std::chrono::milliseconds last_data_sent{0};  ///< time since the last data was sent
+  std::chrono::milliseconds last_data_received{0};
+  // Negotiated in the handshake.
+  bool timestamps = false;                ///< TCP timestamps (RFC 7323)
+  bool sack = false;                      ///< selective acknowledgements
+  bool window_scaling = false;
+  bool ecn = false;                       ///< explicit congestion notification
+  std::uint8_t send_wscale = 0;           ///< the peer's window scale (shift count)
+  std::uint8_t receive_wscale = 0;        ///< this side's window scale
+
+  /// What limited sending most: the application when its last rate sample says so, else the
+  /// largest of rwnd, sndbuf and the rest of the busy time (cwnd).
+  TcpLimit limited_by() const noexcept;
 };
 
 struct ConnectOptions {
@@ -139,3 +183,5 @@ using UnixStream = TcpStream;
 using UnixListener = TcpListener;
 
 }  // namespace tether
+
+#pragma GCC visibility pop

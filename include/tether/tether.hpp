@@ -9,3 +9,7 @@
 #include <tether/tcp.hpp>
 #include <tether/udp.hpp>
 #include <tether/version.hpp>
+
+#pragma GCC visibility push(default)  // the public API (the shared library hides the rest)
+
+#pragma GCC visibility pop

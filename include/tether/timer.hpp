@@ -19,6 +19,8 @@
 #include <optional>
 #include <stop_token>
 
+#pragma GCC visibility push(default)  // the public API (the shared library hides the rest)
+
 namespace tether {
 
 class EventLoop;
@@ -95,3 +97,5 @@ detail::SleepOp sleep_for(std::chrono::duration<Rep, Period> d) noexcept {
 }
 
 }  // namespace tether
+
+#pragma GCC visibility pop

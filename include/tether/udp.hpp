@@ -21,6 +21,8 @@
 #include <string_view>
 #include <utility>
 
+#pragma GCC visibility push(default)  // the public API (the shared library hides the rest)
+
 namespace tether {
 
 struct Datagram {
@@ -94,3 +96,5 @@ class UdpSocket {
 using UnixDatagram = UdpSocket;
 
 }  // namespace tether
+
+#pragma GCC visibility pop

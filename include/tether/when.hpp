@@ -30,6 +30,8 @@
 #include <variant>
 #include <vector>
 
+#pragma GCC visibility push(default)  // the public API (the shared library hides the rest)
+
 namespace tether {
 
 namespace detail {
@@ -154,7 +156,7 @@ Task<std::pair<std::size_t, detail::Wrap<T>>> when_any(std::vector<Task<T>> task
 }
 
 /// Runs `task`; at `deadline` stops it, and a result of Errc::cancelled becomes
-/// std::errc::timed_out. T must be a Result<U> or Status.
+/// std::errc::timed_out. T must be a `Result<U>` or Status.
 template <class T>
   requires detail::is_expected<T>::value
 Task<T> with_deadline(Task<T> task, Deadline deadline) {
@@ -182,7 +184,7 @@ Task<T> with_timeout(Task<T> task, std::chrono::duration<Rep, Period> timeout) {
 }
 
 /// with_timeout for a single operation (read_some, accept, ...): any awaitable whose result is a
-/// Result<U> or Status.
+/// `Result<U>` or Status.
 template <class A, class Rep, class Period>
   requires(!std::is_void_v<detail::await_result_t<A>>)
 Task<detail::await_result_t<A>> with_timeout(A awaitable, std::chrono::duration<Rep, Period> timeout) {
@@ -204,3 +206,5 @@ Task<T> with_stop_token(Task<T> task, std::stop_token token) {
 }
 
 }  // namespace tether
+
+#pragma GCC visibility pop

@@ -20,7 +20,8 @@ namespace tether::detail {
 
 struct SignalState;
 
-struct LoopImpl final : ReadySink {
+// Hidden although event_loop.hpp names it: its members stay out of libtether.so's exports.
+struct __attribute__((visibility("hidden"))) LoopImpl final : ReadySink {
   explicit LoopImpl(EventLoop& owner);
   ~LoopImpl();
   /// Destroys detached tasks and stops signal delivery (idempotent); the destructor calls it.

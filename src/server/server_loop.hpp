@@ -21,7 +21,8 @@ struct ServerImpl;
 
 /// One loop of a server: its listener, its connections, its share of the statistics.
 /// Everything here is touched only by the loop's thread (after run() starts it).
-struct ServerLoop {
+// Hidden although connection.hpp names it: its members stay out of libtether.so's exports.
+struct __attribute__((visibility("hidden"))) ServerLoop {
   ServerLoop(ServerImpl& server, std::size_t index);
   ~ServerLoop();
 
@@ -56,7 +57,7 @@ struct ServerLoop {
   std::size_t next_target = 0;  // single acceptor: round-robin position
 };
 
-struct ServerImpl {
+struct __attribute__((visibility("hidden"))) ServerImpl {
   explicit ServerImpl(ServerOptions o) : options(std::move(o)) {}
 
   ServerOptions options;

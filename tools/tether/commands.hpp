@@ -13,6 +13,10 @@ namespace tether::cli {
 void add_connect_command(CLI::App& app);
 void add_listen_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
+void add_ss_command(CLI::App& app);
+void add_top_command(CLI::App& app);
+void add_trace_command(CLI::App& app);
+void add_manual_command(CLI::App& app);  ///< hidden: man pages and completions from this tree
 
 /// Ends a command's callback with `exit_code` as the process's exit status (0: nothing to do).
 inline void finish(int exit_code) {

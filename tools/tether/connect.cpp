@@ -3,6 +3,7 @@
 #include "options.hpp"
 #include "relay.hpp"
 #include "session.hpp"
+#include "trace_hooks.hpp"
 
 #include <tether/tcp.hpp>
 #include <tether/udp.hpp>
@@ -85,6 +86,7 @@ int connect_stream(const ConnectArgs& a, const EventLog& log, Deadline deadline)
     co.source = source_endpoint(a, co.family, log, failed);
     if (failed) return exit_failure;
     target = host_port_text(a.host, a.port);
+    trace_connect_start(log, a.host, a.port, co.family);
     stream = TcpStream::connect(a.host, a.port, co);
   }
   if (!stream) {
@@ -94,7 +96,9 @@ int connect_stream(const ConnectArgs& a, const EventLog& log, Deadline deadline)
   emit_endpoints(log, "connected", c.proto(), stream->local_endpoint(), stream->peer_endpoint());
   StreamRelayOptions ro;
   ro.idle_timeout = c.timeout();
+  TraceSession trace(log, *stream, false);
   RelayStats stats = relay_stream(*stream, ro);
+  trace.finish(stats);
   emit_closed(log, c.proto(), stats, &*stream);
   return finish_relay(log, stats);
 }
@@ -144,6 +148,7 @@ int run_connect(const ConnectArgs& a) {
   // The deadline starts before any resolution: -w bounds resolving and connecting together.
   const Deadline deadline = c.timeout() ? Deadline(*c.timeout()) : Deadline::never();
   const EventLog log(c.event_format());
+  check_trace_applies(!c.udp && !c.is_unix(), "needs a TCP connection (not -u or --unix)");
   if (c.is_unix()) {
     if (!a.host.empty() || !a.port.empty()) throw UsageError("--unix PATH replaces HOST PORT");
     if (!c.source.empty() || !c.source_port.empty()) throw UsageError("-s/-p do not apply to --unix");
@@ -173,6 +178,7 @@ void add_connect_command(CLI::App& app) {
   cmd->add_option("PORT", args->port, "Port number or service name (e.g. 80, http)");
   add_common_options(*cmd, args->common, "Bind to this local address before connecting",
                      "Bind to this local port before connecting");
+  add_trace_option(*cmd);
   cmd->callback([args] { finish(run_connect(*args)); });
 }
 

@@ -5,10 +5,12 @@
 #include "commands.hpp"
 #include "relay.hpp"
 #include "session.hpp"
+#include "trace_hooks.hpp"
 #include "unix_cleanup.hpp"
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <memory>
 
 namespace tether::cli {
@@ -85,7 +87,9 @@ int serve_stream(const ListenSettings& s) {
     emit_endpoints(s.log, "accepted", s.proto(), stream.local_endpoint(), accepted->peer);
     StreamRelayOptions ro;
     ro.idle_timeout = s.common.timeout();
+    TraceSession trace(s.log, stream, true);
     RelayStats stats = relay_stream(stream, ro);
+    trace.finish(stats);
     emit_closed(s.log, s.proto(), stats, &stream);
     int rc = finish_relay(s.log, stats);
     if (!s.keep_open) return rc;
@@ -115,6 +119,8 @@ int run_listen(ListenArgs& a) {
   if (!local) return exit_failure;
   s.local = *local;
   const auto& modes = listen_modes();
+  check_trace_applies(!s.common.udp && !s.common.is_unix() && std::none_of(a.mode_flags.begin(), a.mode_flags.end(), [](auto* f) { return f->count() > 0; }),
+                      "needs one TCP connection relayed to stdin/stdout (not -u, --unix or a serving mode)");
   for (std::size_t i = 0; i < modes.size(); ++i) {
     if (a.mode_flags[i]->count() > 0) return modes[i].run(s);
   }
@@ -130,6 +136,7 @@ Result<TcpListener> open_stream_listener(const ListenSettings& s) {
     return listener;
   }
   if (s.local.kind() == EndpointKind::unix_path) remove_on_exit(std::string(s.local.unix_name()));
+  trace_listener(s.log, *listener);
   emit_listening(s, listener->local_endpoint());
   return listener;
 }
@@ -159,6 +166,7 @@ void add_listen_command(CLI::App& app) {
   cmd->add_flag("-k,--keep-open", args->keep_open, "Accept clients one after another");
   add_common_options(*cmd, args->common, "Local address to listen on (like ADDRESS)",
                      "Local port to listen on (like PORT)");
+  add_trace_option(*cmd);
   for (const auto& mode : listen_modes()) {
     CLI::Option* flag = cmd->add_flag(mode.flag, mode.help);
     for (CLI::Option* other : args->mode_flags) flag->excludes(other);  // one mode at a time

@@ -35,6 +35,10 @@ int main(int argc, char** argv) {
   tether::cli::add_connect_command(app);
   tether::cli::add_listen_command(app);
   tether::cli::add_bench_command(app);
+  tether::cli::add_ss_command(app);
+  tether::cli::add_top_command(app);
+  tether::cli::add_trace_command(app);
+  tether::cli::add_manual_command(app);  // last: it documents the commands added before it
 
   // CLI11 would call an unknown command "a subcommand is required": name it instead.
   if (argc > 1 && argv[1][0] != '-' && 

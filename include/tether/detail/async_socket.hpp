@@ -11,6 +11,8 @@
 
 #include <system_error>
 
+#pragma GCC visibility push(default)  // the public API (the shared library hides the rest)
+
 namespace tether {
 
 class EventLoop;
@@ -51,3 +53,5 @@ class AsyncSocket {
 
 }  // namespace detail
 }  // namespace tether
+
+#pragma GCC visibility pop

@@ -17,6 +17,8 @@
 #include <limits>
 #include <system_error>
 
+#pragma GCC visibility push(default)  // the public API (the shared library hides the rest)
+
 namespace tether::detail {
 
 /// Work for the loop's "ready" phase: a completion to deliver, a task to start, a waiter to wake.
@@ -70,3 +72,5 @@ struct IoOp : ReadyNode {
 };
 
 }  // namespace tether::detail
+
+#pragma GCC visibility pop

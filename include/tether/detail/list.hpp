@@ -5,6 +5,8 @@
 // must not be copied or moved while linked: the list points at it.
 #pragma once
 
+#pragma GCC visibility push(default)  // the public API (the shared library hides the rest)
+
 namespace tether::detail {
 
 struct ListHook {
@@ -79,3 +81,5 @@ class HookList {
 };
 
 }  // namespace tether::detail
+
+#pragma GCC visibility pop

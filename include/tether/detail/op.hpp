@@ -16,6 +16,8 @@
 #include <stop_token>
 #include <system_error>
 
+#pragma GCC visibility push(default)  // the public API (the shared library hides the rest)
+
 namespace tether {
 class EventLoop;
 }
@@ -64,3 +66,5 @@ class OpBase : protected IoOp, protected TimerNode {
 };
 
 }  // namespace tether::detail
+
+#pragma GCC visibility pop

@@ -14,6 +14,8 @@
 #include <stop_token>
 #include <type_traits>
 
+#pragma GCC visibility push(default)  // the public API (the shared library hides the rest)
+
 namespace tether {
 class EventLoop;
 }
@@ -70,3 +72,5 @@ std::stop_token token_of(std::coroutine_handle<P> h) noexcept {
 }
 
 }  // namespace tether::detail
+
+#pragma GCC visibility pop

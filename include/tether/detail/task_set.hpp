@@ -22,6 +22,8 @@
 #include <utility>
 #include <vector>
 
+#pragma GCC visibility push(default)  // the public API (the shared library hides the rest)
+
 namespace tether::detail {
 
 template <class T>
@@ -132,3 +134,5 @@ class TaskSet {
 };
 
 }  // namespace tether::detail
+
+#pragma GCC visibility pop

@@ -1,0 +1,214 @@
+#include "manual.hpp"
+
+#include <tether/version.hpp>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cctype>
+
+namespace tether::cli {
+
+namespace {
+
+/// Text safe in roff: backslashes escaped, '-' as \-, a leading '.' or '\'' neutralised.
+std::string roff(std::string_view text) {
+  std::string out;
+  bool line_start = true;
+  for (char c : text) {
+    if (line_start && (c == '.' || c == '\'')) out += "\\&";
+    if (c == '\\') out += "\\e";
+    else if (c == '-') out += "\\-";
+    else out += c;
+    line_start = c == '\n';
+  }
+  return out;
+}
+
+std::vector<std::string> option_names(const CLI::Option& o) {
+  std::vector<std::string> names;
+  for (const auto& s : o.get_snames()) names.push_back("-" + s);
+  for (const auto& l : o.get_lnames()) names.push_back("--" + l);
+  return names;
+}
+
+/// As CLI11's help formatter decides it: an option with a type name takes a value.
+bool takes_value(const CLI::Option& o) { return !o.get_type_name().empty(); }
+
+std::string value_name(const CLI::Option& o) {
+  std::string t = o.get_type_name();
+  return t.empty() ? "VALUE" : t;
+}
+
+std::string man_name(const std::string& path) {
+  std::string n = "tether" + (path.empty() ? "" : "-" + path);
+  std::replace(n.begin(), n.end(), ' ', '-');
+  return n;
+}
+
+std::string upper(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return s;
+}
+
+/// zsh _arguments description: brackets and quotes escaped.
+std::string zsh_text(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '\'') out += "'\\''";
+    else if (c == '[' || c == ']' || c == ':') { out += '\\'; out += c; }
+    else out += c;
+  }
+  return out;
+}
+
+std::string zsh_function(const std::string& path) {
+  std::string f = "_tether" + (path.empty() ? "" : "_" + path);
+  std::replace(f.begin(), f.end(), ' ', '_');
+  std::replace(f.begin(), f.end(), '-', '_');
+  return f;
+}
+
+std::vector<const CLI::App*> children(const CLI::App& app) {
+  return app.get_subcommands([](const CLI::App* s) { return !s->get_group().empty(); });
+}
+
+}  // namespace
+
+std::string man_page(const CLI::App& app, const std::string& path, const CommandList& all) {
+  const std::string name = man_name(path);
+  std::string out = fmt::format(".TH {} 1 \"\" \"tether {}\" \"tether manual\"\n", upper(name), version_string);
+  out += fmt::format(".SH NAME\n{} \\- {}\n", roff(name), roff(app.get_description()));
+  out += ".SH SYNOPSIS\n.B tether" + (path.empty() ? "" : " " + roff(path)) + "\n";
+  std::string synopsis = path.empty() ? "\\fICOMMAND\\fR " : "";
+  synopsis += "[\\fIOPTIONS\\fR]";
+  for (const CLI::Option* o : app.get_options()) {
+    if (o->get_positional()) synopsis += " \\fI" + roff(o->get_name()) + "\\fR";
+  }
+  out += synopsis + "\n";
+  out += ".SH DESCRIPTION\n" + roff(app.get_description()) + ".\n";
+  if (!app.get_footer().empty()) out += ".PP\n" + roff(app.get_footer()) + "\n";
+  const auto subs = children(app);
+  if (!subs.empty()) {
+    out += ".SH COMMANDS\n";
+    for (const CLI::App* s : subs) {
+      out += fmt::format(".TP\n.B {}\n{}\n", roff(s->get_name()), roff(s->get_description()));
+    }
+  }
+  out += ".SH OPTIONS\n";
+  for (const CLI::Option* o : app.get_options()) {
+    out += ".TP\n";
+    if (o->get_positional()) {
+      out += "\\fI" + roff(o->get_name()) + "\\fR\n";
+    } else {
+      std::string line;
+      for (const auto& n : option_names(*o)) line += (line.empty() ? "" : ", ") + ("\\fB" + roff(n) + "\\fR");
+      if (takes_value(*o)) line += " \\fI" + roff(value_name(*o)) + "\\fR";
+      out += line + "\n";
+    }
+    out += roff(o->get_description()) + "\n";
+  }
+  out += ".SH SEE ALSO\n";
+  std::string see;
+  if (!path.empty()) see = "\\fBtether\\fR(1)";
+  for (const auto& [p, a] : all) {
+    if (p == path) continue;
+    see += (see.empty() ? "" : ", ") + ("\\fB" + roff(man_name(p)) + "\\fR(1)");
+  }
+  out += see + "\n";
+  return out;
+}
+
+std::string bash_completion(const CLI::App& root, const CommandList& all) {
+  std::string subs_case;
+  std::string opts_case;
+  std::string files_case;
+  auto add = [&](const std::string& key, const CLI::App& app) {
+    std::string subs, opts, file_opts;
+    for (const CLI::App* s : children(app)) subs += (subs.empty() ? "" : " ") + s->get_name();
+    for (const CLI::Option* o : app.get_options()) {
+      if (o->get_positional()) continue;
+      for (const auto& n : option_names(*o)) {
+        opts += (opts.empty() ? "" : " ") + n;
+        if (takes_value(*o)) file_opts += (file_opts.empty() ? "" : "|") + n;
+      }
+    }
+    subs_case += fmt::format("    '{}') subs='{}' ;;\n", key, subs);
+    opts_case += fmt::format("    '{}') opts='{}' ;;\n", key, opts);
+    if (!file_opts.empty()) files_case += fmt::format("    '{}') value_opts='{}' ;;\n", key, file_opts);
+  };
+  add("", root);
+  for (const auto& [path, app] : all) add(path, *app);
+  return fmt::format(R"(# bash completion for tether {version}; generated by `tether manual --bash` from the --help text.
+_tether() {{
+  local cur=${{COMP_WORDS[COMP_CWORD]}} prev=${{COMP_WORDS[COMP_CWORD-1]}}
+  local path='' subs opts value_opts='' i w
+  # The command path typed so far ("bench rr"): words that name a subcommand of the path before.
+  for ((i = 1; i < COMP_CWORD; i++)); do
+    w=${{COMP_WORDS[i]}}
+    case "$path" in
+{subs}    esac
+    if [[ " $subs " == *" $w "* ]]; then path=${{path:+$path }}$w; fi
+  done
+  case "$path" in
+{subs}  esac
+  case "$path" in
+{opts}  esac
+  case "$path" in
+{files}  esac
+  if [[ -n "$value_opts" && "|$value_opts|" == *"|$prev|"* ]]; then
+    COMPREPLY=($(compgen -f -- "$cur"))
+    return
+  fi
+  if [[ "$cur" == -* ]]; then
+    COMPREPLY=($(compgen -W "$opts" -- "$cur"))
+  else
+    COMPREPLY=($(compgen -W "$subs" -- "$cur"))
+  fi
+}}
+complete -o default -F _tether tether
+)",
+                     fmt::arg("version", version_string), fmt::arg("subs", subs_case), fmt::arg("opts", opts_case),
+                     fmt::arg("files", files_case));
+}
+
+std::string zsh_completion(const CLI::App& root, const CommandList& all) {
+  std::string out = fmt::format("#compdef tether\n# zsh completion for tether {}; generated by `tether manual --zsh`.\n\n",
+                                version_string);
+  auto function = [&](const std::string& path, const CLI::App& app) {
+    std::string f = zsh_function(path) + "() {\n  local -a specs commands\n  specs=(\n";
+    for (const CLI::Option* o : app.get_options()) {
+      if (o->get_positional()) continue;
+      for (const auto& n : option_names(*o)) {
+        std::string spec = n + "[" + zsh_text(o->get_description()) + "]";
+        if (takes_value(*o)) spec += ":" + zsh_text(value_name(*o)) + ":_files";
+        f += "    '" + spec + "'\n";
+      }
+    }
+    f += "  )\n";
+    const auto subs = children(app);
+    if (subs.empty()) {
+      f += "  _arguments -s $specs '*:argument:_files'\n}\n\n";
+      return f;
+    }
+    f += "  commands=(\n";
+    for (const CLI::App* s : subs) f += "    '" + s->get_name() + ":" + zsh_text(s->get_description()) + "'\n";
+    f += "  )\n  local curcontext=$curcontext state line\n"
+         "  _arguments -C $specs '1:command:->command' '*::argument:->argument'\n"
+         "  case $state in\n"
+         "    command) _describe -t commands 'tether command' commands ;;\n"
+         "    argument)\n      case $line[1] in\n";
+    for (const CLI::App* s : subs) {
+      const std::string p = path.empty() ? s->get_name() : path + " " + s->get_name();
+      f += "        " + s->get_name() + ") " + zsh_function(p) + " ;;\n";
+    }
+    f += "      esac ;;\n  esac\n}\n\n";
+    return f;
+  };
+  out += function("", root);
+  for (const auto& [path, app] : all) out += function(path, *app);
+  out += "_tether \"$@\"\n";
+  return out;
+}
+
+}  // namespace tether::cli
