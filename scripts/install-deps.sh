@@ -10,7 +10,7 @@ set -euo pipefail
 build_pkgs=(cmake ninja-build g++ pkg-config netbase libcli11-dev libfmt-dev libgtest-dev libgmock-dev
             libbenchmark-dev liburing-dev libssl-dev)
 test_pkgs=(netcat-openbsd ncat socat sockperf python3 iproute2 iptables
-           zsh groff-base dpkg-dev)  # completions, man pages, the .deb's dependencies (dpkg-shlibdeps)
+           zsh groff-base dpkg-dev doxygen)  # completions, man pages, the .deb deps (dpkg-shlibdeps), make docs
 bench_pkgs=(libasio-dev libuv1-dev iperf3 gnuplot-nox)
 fuzz_pkgs=(clang-19 libclang-rt-19-dev)  # clang >= 19: std::expected with libstdc++
 docs_pkgs=(doxygen)

@@ -48,7 +48,7 @@ class EventLoop;
 
 namespace detail {
 
-struct ServerLoop;
+struct __attribute__((visibility("hidden"))) ServerLoop;  // private to the library
 
 /// A peer address in 32 bytes instead of an Endpoint's 136: an IP address and port, or nothing
 /// (a Unix peer, which is almost always unnamed).

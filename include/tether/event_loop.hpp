@@ -45,7 +45,7 @@
 namespace tether {
 
 namespace detail {
-struct LoopImpl;
+struct __attribute__((visibility("hidden"))) LoopImpl;  // private to the library
 LoopImpl& impl_of(EventLoop& loop) noexcept;
 }  // namespace detail
 

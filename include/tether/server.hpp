@@ -82,7 +82,7 @@ struct ServerOptions {
 };
 
 namespace detail {
-struct ServerImpl;
+struct __attribute__((visibility("hidden"))) ServerImpl;  // private to the library
 }
 
 class Server {

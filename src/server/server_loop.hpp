@@ -17,7 +17,7 @@
 
 namespace tether::detail {
 
-struct ServerImpl;
+struct __attribute__((visibility("hidden"))) ServerImpl;  // private to the library
 
 /// One loop of a server: its listener, its connections, its share of the statistics.
 /// Everything here is touched only by the loop's thread (after run() starts it).
