@@ -3,6 +3,7 @@
 #include "server/server_loop.hpp"
 
 #include <tether/linger.hpp>
+#include <tether/port_group.hpp>
 #include <tether/server.hpp>
 #include <tether/timer.hpp>
 
@@ -289,27 +290,31 @@ Result<Endpoint> Server::listen() {
   std::size_t n = o.threads != 0 ? o.threads : std::max(1u, std::thread::hardware_concurrency());
   if (o.address.is_unix()) o.accept_mode = AcceptMode::single_acceptor;
   for (std::size_t i = 0; i < n; ++i) s.loops.push_back(std::make_unique<detail::ServerLoop>(s, i));
-  const bool per_loop = o.accept_mode == AcceptMode::reuse_port && n > 1;
-  ListenOptions lo = o.listen;
-  if (per_loop) lo.reuse_port = true;
-  Endpoint where = o.address;
-  for (std::size_t i = 0; i < (per_loop ? n : 1); ++i) {
-    auto l = AsyncTcpListener::bind(s.loops[i]->loop, where, lo);
+  // Every loop accepts from one exclusively bound socket (tether/port_group.hpp): the listen fails
+  // when anything holds the port, and nothing can join it afterwards.
+  const bool per_loop = o.accept_mode == AcceptMode::every_loop && n > 1;
+  auto listeners = listen_shared(o.address, per_loop ? n : 1, o.listen);
+  if (!listeners) {
+    s.loops.clear();
+    return fail(listeners.error());
+  }
+  for (std::size_t i = 0; i < listeners->size(); ++i) {
+    auto l = AsyncTcpListener::adopt(s.loops[i]->loop, std::move((*listeners)[i]));
     if (!l) {
       s.loops.clear();
       return fail(l.error());
     }
     s.loops[i]->listener = std::move(*l);
-    if (i == 0) {
-      auto ep = s.loops[0]->listener.local_endpoint();
-      if (!ep) return fail(ep.error());
-      where = *ep;  // port 0 resolved: the other loops join this port
-    }
   }
-  s.bound = where;
+  auto where = s.loops[0]->listener.local_endpoint();
+  if (!where) {
+    s.loops.clear();
+    return fail(where.error());
+  }
+  s.bound = *where;
   s.listening = true;
-  s.loops[0]->emit({.kind = ServerEvent::Kind::listening, .loop = 0, .peer = where});
-  return where;
+  s.loops[0]->emit({.kind = ServerEvent::Kind::listening, .loop = 0, .peer = s.bound});
+  return s.bound;
 }
 
 Result<ServerStats> Server::run(Handler handler) {
