@@ -77,6 +77,9 @@ struct ServerOptions {
   std::size_t high_watermark = 256 * 1024;      ///< stop reading a client above this
   std::size_t low_watermark = 64 * 1024;        ///< resume below this
   std::size_t max_buffered = 1024 * 1024;       ///< a send beyond this closes the connection
+  /// Broadcast: a receiver over the high watermark that takes no byte for this long is closed
+  /// (slow-consumer) so that the senders waiting for it go on (connection.hpp).
+  std::chrono::milliseconds stall_timeout{10000};
   bool no_delay = true;                         ///< TCP_NODELAY on every accepted TCP client
   bool handle_signals = true;                   ///< SIGINT/SIGTERM start a graceful shutdown
   AcceptMode accept_mode = AcceptMode::every_loop;

@@ -57,6 +57,7 @@ std::string_view close_reason(std::error_code ec) noexcept {
   if (!ec) return "eof";
   if (is_errno(ec, ETIMEDOUT)) return "idle";
   if (ec == Errc::closed) return "shutdown";
+  if (ec == Errc::frame_too_large) return "too-long";  // a handler's input limit (chat --max-line)
   if (is_errno(ec, ENOBUFS)) return "slow-consumer";
   if (is_errno(ec, ECONNRESET)) return "reset";
   return "error";

@@ -37,10 +37,13 @@ Task<void> discard(Connection& c) {
   }
 }
 
+// Lines longer than --max-line close their sender (reason "too-long"): the input buffer never
+// holds more than one line's limit plus one read. After each line the sender waits while a
+// receiver is backed up (Connection::broadcast_room), so a fast sender slows to the slowest reader.
 Task<void> chat(Connection& c) {
   const std::string prefix = "<" + c.peer().unmapped().to_string() + "> ";
   Buffer in;
-  LineCodec lines;
+  LineCodec lines(serve_flags().max_line != 0 ? serve_flags().max_line : LineCodec::default_max_length);
   std::string message;
   for (;;) {
     auto data = co_await c.read();
@@ -49,9 +52,14 @@ Task<void> chat(Connection& c) {
     if (!eof) in.append(*data);
     for (;;) {
       auto line = eof ? lines.decode_eof(in) : lines.decode(in);
-      if (!line || !*line) break;
+      if (!line) {
+        c.close(make_error_code(Errc::frame_too_large));  // the only error of LineCodec
+        co_return;
+      }
+      if (!*line) break;
       message.assign(prefix).append(**line).push_back('\n');
       c.broadcast(message);
+      if (!co_await c.broadcast_room()) co_return;
     }
     if (eof) co_return;
   }
@@ -156,12 +164,22 @@ int serve_stream(const ListenSettings& s, Server::Handler handler) {
   return exit_ok;
 }
 
+}  // namespace
+
+void refuse_chat_flags(const char* mode) {
+  if (serve_flags().max_line != 0) throw UsageError(fmt::format("--max-line applies to --chat, not {}", mode));
+}
+
+namespace {
+
 int run_echo(const ListenSettings& s) {
+  refuse_chat_flags("--echo");
   if (s.common.udp) return serve_udp(s, UdpMode::echo);
   return serve_stream(s, echo);
 }
 
 int run_discard(const ListenSettings& s) {
+  refuse_chat_flags("--discard");
   if (s.common.udp) return serve_udp(s, UdpMode::discard);
   return serve_stream(s, discard);
 }
@@ -185,6 +203,8 @@ void add_serve_options(CLI::App& cmd) {
       ->allow_extra_args(false);
   cmd.add_option("--deny", f.deny, "--echo/--chat/--discard: refuse peers in CIDR (repeatable; wins over --allow)")
       ->allow_extra_args(false);
+  cmd.add_option("--max-line", f.max_line, "--chat: close a client whose line exceeds BYTES (default 65536)")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{64} << 20));
   cmd.add_option("--accept-mode", f.accept_mode, "--echo/--chat/--discard: reuseport (default) or single")
       ->check(CLI::IsMember({"reuseport", "single"}))
       ->group("");  // for measurements; hidden from --help

@@ -26,9 +26,12 @@ struct ServeFlags {
   std::vector<std::string> allow;
   std::vector<std::string> deny;
   std::string accept_mode = "reuseport";
+  std::size_t max_line = 0;  ///< --chat: the longest line a client may send (0: not given, 64 KiB)
   std::size_t loops = 0;  ///< the number of loops actually started
 };
 ServeFlags& serve_flags();
+/// UsageError when a --chat-only flag (--max-line) was given to `mode`.
+void refuse_chat_flags(const char* mode);
 /// --allow/--deny as an AccessList; UsageError for a bad block.
 AccessList access_list();
 
