@@ -1,6 +1,7 @@
 // src/server/server_loop.hpp (private): the state of a Server and of each of its loops.
 #pragma once
 
+#include <tether/accept_guard.hpp>
 #include <tether/async_tcp.hpp>
 #include <tether/connection.hpp>
 #include <tether/detail/list.hpp>
@@ -38,9 +39,6 @@ struct __attribute__((visibility("hidden"))) ServerLoop {
   void admit(AsyncTcpStream stream, Endpoint peer);
   void deliver(std::span<const std::byte> data, const Connection* except);
   void emit(ServerEvent event) const;
-  /// Closes the reserved fd, accepts and closes one pending client, reopens it. False if the
-  /// reserve could not help (then back off).
-  bool shed_one() noexcept;
   /// Resumes this loop's senders waiting in broadcast_room() while the server has room.
   void wake_room_waiters() noexcept;
 
@@ -53,7 +51,7 @@ struct __attribute__((visibility("hidden"))) ServerLoop {
   std::size_t active = 0;
   std::size_t buffered = 0;  // bytes buffered for writing by this loop's connections
   ServerStats stats;
-  int reserve_fd = -1;
+  AcceptGuard guard;  // accept errors: shed with a reserved fd, back off
   bool draining = false;
   bool accepting = false;  // the accept task is alive
   Timer drain_timer;
