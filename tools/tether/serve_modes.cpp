@@ -16,6 +16,7 @@
 #include <thread>
 #include <cmath>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace tether::cli {
@@ -125,12 +126,8 @@ int serve_stream(const ListenSettings& s, Server::Handler handler) {
   o.address = s.local;
   o.threads = f.threads;
   o.max_connections = f.max_conns;
-  if (f.idle_s > 0) {
-    o.idle_timeout = seconds_flag(f.idle_s);
-  } else if (auto w = s.common.timeout()) {
-    o.idle_timeout = *w;
-  }
-  o.drain_timeout = seconds_flag(f.drain_s);
+  if (auto idle = idle_timeout(s)) o.idle_timeout = *idle;
+  o.drain_timeout = drain_timeout();
   o.access = access_list();
   if (f.accept_mode == "single") o.accept_mode = AcceptMode::single_acceptor;
   if (s.log.enabled()) o.on_event = [&s](const ServerEvent& ev) { emit(s, ev); };
@@ -166,21 +163,53 @@ int serve_stream(const ListenSettings& s, Server::Handler handler) {
 
 }  // namespace
 
-void refuse_chat_flags(const char* mode) {
-  if (serve_flags().max_line != 0) throw UsageError(fmt::format("--max-line applies to --chat, not {}", mode));
+void refuse_flags(const ListenSettings& s, std::string_view mode, unsigned flags) {
+  const auto& f = serve_flags();
+  const std::pair<unsigned, const char*> given[] = {
+      {f.threads != 0 ? refuse_threads : 0u, "--threads"},
+      {f.max_conns != 0 ? refuse_max_conns : 0u, "--max-conns"},
+      {f.idle_s > 0 ? refuse_idle : 0u, "--idle-timeout"},
+      {f.drain_s >= 0 ? refuse_drain : 0u, "--drain"},
+      {!f.accept_mode.empty() ? refuse_accept_mode : 0u, "--accept-mode"},
+      {f.max_line != 0 ? refuse_max_line : 0u, "--max-line"},
+      {s.common.timeout() ? refuse_wait : 0u, "-w"},
+  };
+  for (const auto& [bit, flag] : given) {
+    if ((bit & flags) != 0) throw UsageError(fmt::format("{} does not apply to {}", flag, mode));
+  }
+}
+
+std::chrono::milliseconds drain_timeout() {
+  const double d = serve_flags().drain_s;
+  return d < 0 ? std::chrono::milliseconds(5000) : seconds_flag(d);
+}
+
+std::optional<std::chrono::milliseconds> idle_timeout(const ListenSettings& s) {
+  if (serve_flags().idle_s > 0) return seconds_flag(serve_flags().idle_s);
+  return s.common.timeout();
 }
 
 namespace {
 
+// What a datagram server cannot honour: it has no connections to limit, time out or drain.
+constexpr unsigned udp_refused = refuse_max_conns | refuse_idle | refuse_drain | refuse_accept_mode |
+                                 refuse_max_line | refuse_wait;
+
 int run_echo(const ListenSettings& s) {
-  refuse_chat_flags("--echo");
-  if (s.common.udp) return serve_udp(s, UdpMode::echo);
+  if (s.common.udp) {
+    refuse_flags(s, "--echo -u", udp_refused);
+    return serve_udp(s, UdpMode::echo);
+  }
+  refuse_flags(s, "--echo", refuse_max_line);
   return serve_stream(s, echo);
 }
 
 int run_discard(const ListenSettings& s) {
-  refuse_chat_flags("--discard");
-  if (s.common.udp) return serve_udp(s, UdpMode::discard);
+  if (s.common.udp) {
+    refuse_flags(s, "--discard -u", udp_refused);
+    return serve_udp(s, UdpMode::discard);
+  }
+  refuse_flags(s, "--discard", refuse_max_line);
   return serve_stream(s, discard);
 }
 
