@@ -222,19 +222,19 @@ void add_serve_options(CLI::App& cmd) {
   auto& f = serve_flags();
   cmd.add_option("--threads", f.threads, "--echo/--chat/--discard: event loops (default: one per core)")
       ->check(CLI::Range(1, 1024));
-  cmd.add_option("--max-conns", f.max_conns, "--echo/--chat/--discard: close clients beyond N at once")
+  cmd.add_option("--max-conns", f.max_conns, "--echo/--chat/--discard/--sockperf (TCP): close clients beyond N at once")
       ->check(CLI::Range(1, 10'000'000));
-  cmd.add_option("--idle-timeout", f.idle_s, "--echo/--chat/--discard: close a client silent for SECS")
+  cmd.add_option("--idle-timeout", f.idle_s, "--echo/--chat/--discard/--sockperf (TCP): close a client silent for SECS (default: -w)")
       ->check(CLI::NonNegativeNumber);
-  cmd.add_option("--drain", f.drain_s, "--echo/--chat/--discard: on SIGINT/SIGTERM, let clients finish for SECS (default 5)")
+  cmd.add_option("--drain", f.drain_s, "--echo/--chat/--discard/--sockperf (TCP): on SIGINT/SIGTERM, let clients finish for SECS (default 5)")
       ->check(CLI::NonNegativeNumber);
-  cmd.add_option("--allow", f.allow, "--echo/--chat/--discard: serve only peers in CIDR (repeatable)")
+  cmd.add_option("--allow", f.allow, "--echo/--chat/--discard/--sockperf: serve only peers in CIDR (repeatable)")
       ->allow_extra_args(false);
-  cmd.add_option("--deny", f.deny, "--echo/--chat/--discard: refuse peers in CIDR (repeatable; wins over --allow)")
+  cmd.add_option("--deny", f.deny, "--echo/--chat/--discard/--sockperf: refuse peers in CIDR (repeatable; wins over --allow)")
       ->allow_extra_args(false);
   cmd.add_option("--max-line", f.max_line, "--chat: close a client whose line exceeds BYTES (default 65536)")
       ->check(CLI::Range(std::size_t{1}, std::size_t{64} << 20));
-  cmd.add_option("--accept-mode", f.accept_mode, "--echo/--chat/--discard: reuseport (default) or single")
+  cmd.add_option("--accept-mode", f.accept_mode, "--echo/--chat/--discard: reuseport (default: every loop accepts) or single")
       ->check(CLI::IsMember({"reuseport", "single"}))
       ->group("");  // for measurements; hidden from --help
 }
