@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cmath>
 #include <type_traits>
@@ -181,12 +182,18 @@ std::string Event::to_text() const {
   return out;
 }
 
+namespace {
+// Set once a write to stderr failed (a closed pipe: EPIPE, SIGPIPE being ignored): events stop.
+std::atomic<bool> g_stderr_gone{false};
+}  // namespace
+
 void write_stderr(std::string_view line) {
-  while (!line.empty()) {
+  while (!line.empty() && !g_stderr_gone.load(std::memory_order_relaxed)) {
     ssize_t n = ::write(STDERR_FILENO, line.data(), line.size());
     if (n < 0) {
       if (errno == EINTR) continue;
-      return;  // nowhere left to report to
+      g_stderr_gone = true;  // nowhere left to report to
+      return;
     }
     line.remove_prefix(static_cast<std::size_t>(n));
   }

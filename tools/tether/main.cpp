@@ -7,6 +7,11 @@
 
 #include <fmt/format.h>
 
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <string>
 
 namespace {
@@ -14,7 +19,12 @@ namespace {
 /// One line on stderr and exit status 2, whatever the usage error.
 int usage_error(const CLI::App& app, std::string_view message) {
   std::string command = "tether";
-  for (const CLI::App* sub : app.get_subcommands()) command += " " + sub->get_name();
+  for (const CLI::App* level = &app;;) {  // "tether bench rr": every parsed level
+    auto subs = level->get_subcommands();
+    if (subs.empty()) break;
+    level = subs.front();
+    command += " " + level->get_name();
+  }
   std::string line(message);
   for (char& c : line) {
     if (c == '\n' || c == '\r') c = ' ';
@@ -24,9 +34,26 @@ int usage_error(const CLI::App& app, std::string_view message) {
   return tether::cli::exit_usage;
 }
 
+/// A closed fd 0, 1 or 2 would be taken by the first socket we open, so that peer data or log
+/// lines went to the peer: each closed one is opened on /dev/null (stdin read-only, the others
+/// write-only).
+void reopen_closed_std_fds() {
+  for (int fd = 0; fd <= 2; ++fd) {
+    if (::fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
+    int null = ::open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+    if (null >= 0 && null != fd) {  // lower fds are open by now, so `null` is normally `fd`
+      ::dup2(null, fd);
+      ::close(null);
+    }
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  reopen_closed_std_fds();
+  // A closed stdout or stderr pipe is an error each write handles (EPIPE), never a signal death.
+  ::signal(SIGPIPE, SIG_IGN);
   CLI::App app("tether: sockets from the command line (TCP, UDP and Unix sockets).", "tether");
   app.set_version_flag("--version", std::string("tether ") + tether::version_string);
   app.require_subcommand(1);

@@ -70,7 +70,7 @@ RelayStats relay_datagrams(UdpSocket& socket, const DatagramRelayOptions& option
       auto d = socket.recv_from(std::span<std::byte>(rbuf), no_wait());
       if (!d) {
         if (!transient(d.error())) return finish(d.error(), "read");
-      } else {
+      } else if (!options.admit || options.admit(d->from)) {
         if (d->truncated) ++stats.truncated;
         if (auto ec = write_fully(options.out_fd, std::span<const std::byte>(rbuf.data(), d->size))) {
           return finish(ec, "stdout");
