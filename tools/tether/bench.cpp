@@ -72,6 +72,8 @@ Totals sum(const std::vector<std::unique_ptr<WorkerStats>>& stats) {
     t.bytes += s->bytes.load(std::memory_order_relaxed);
     t.sent += s->sent.load(std::memory_order_relaxed);
     t.errors += s->errors.load(std::memory_order_relaxed);
+    t.duplicates += s->duplicates.load(std::memory_order_relaxed);
+    t.reordered += s->reordered.load(std::memory_order_relaxed);
   }
   return t;
 }
@@ -163,6 +165,11 @@ int run_bench(BenchArgs& a) {
   print_report(c, m);
   if (m.totals.errors > 0) {
     log.error(fmt::format("bench {}: {} error(s), first: {}", c.target_text, m.totals.errors, m.first_error));
+    return exit_failure;
+  }
+  if (c.mode == Mode::rr && m.totals.messages == 0) {
+    log.error(fmt::format("bench rr {}: 0 messages completed in {:.2f} s: nothing came back (is it an echo server?)",
+                          c.target_text, m.seconds));
     return exit_failure;
   }
   if (m.totals.messages == 0 && m.totals.bytes == 0) {

@@ -199,17 +199,21 @@ void write_stderr(std::string_view line) {
   }
 }
 
+namespace {
+std::string g_listening_backend;  // written before any loop starts, read only afterwards
+}  // namespace
+
+void set_listening_backend(std::string_view name) { g_listening_backend = name; }
+
 void EventLog::emit(const Event& event) const {
-  switch (format_) {
-    case EventFormat::none:
-      return;
-    case EventFormat::text:
-      write_stderr(event.to_text());
-      return;
-    case EventFormat::json:
-      write_stderr(event.to_json());
-      return;
+  if (format_ == EventFormat::none) return;
+  if (event.name() == "listening" && !g_listening_backend.empty()) {
+    Event with_backend = event;
+    with_backend.add("backend", g_listening_backend);
+    write_stderr(format_ == EventFormat::json ? with_backend.to_json() : with_backend.to_text());
+    return;
   }
+  write_stderr(format_ == EventFormat::json ? event.to_json() : event.to_text());
 }
 
 void EventLog::error(std::string_view message) const {

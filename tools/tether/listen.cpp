@@ -8,6 +8,8 @@
 #include "trace_hooks.hpp"
 #include "unix_cleanup.hpp"
 
+#include <tether/event_loop.hpp>
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -187,6 +189,15 @@ void describe_server_flags(CLI::App& cmd) {
   if (auto* o = set("--drain", "Serving modes: on SIGINT/SIGTERM, let clients finish for SECS (default 5)")) {
     numeric_flag(o, 0, 3600, "SECS");
   }
+  if (auto* o = cmd.get_option_no_throw("--accept-mode")) {  // its error names the flag
+    o->get_validator(0)->active(false);
+    o->check(CLI::Validator(
+        [](std::string& v) -> std::string {
+          if (v == "reuseport" || v == "single") return {};
+          return "--accept-mode '" + text_escape(v) + "' is not reuseport or single";
+        },
+        ""));
+  }
   if (auto* o = set("--allow", "Serve only peers in CIDR (repeatable; TCP, UDP and every mode)")) o->type_name("CIDR");
   if (auto* o = set("--deny", "Refuse peers in CIDR (repeatable; wins over --allow; ::/0 is everyone)")) o->type_name("CIDR");
 }
@@ -199,6 +210,12 @@ int run_listen(ListenArgs& a) {
   const auto& modes = listen_modes();
   const bool relay = std::none_of(a.mode_flags.begin(), a.mode_flags.end(), [](auto* f) { return f->count() > 0; });
   if (relay) apply_server_flags(a, s);
+  if (relay) {
+    set_listening_backend("poll");  // the relays wait with poll(2)
+  } else if (s.log.enabled()) {
+    EventLoop probe;  // the serving modes' loops all use the process's backend
+    set_listening_backend(probe.backend_name());
+  }
   auto local = local_endpoint(a, s.log);
   if (!local) return exit_failure;
   s.local = *local;

@@ -11,10 +11,53 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <string>
+#include <vector>
 
 namespace {
+
+/// The deepest command parsed ("bench rr" is tether -> bench -> rr).
+const CLI::App& deepest(const CLI::App& app) {
+  const CLI::App* level = &app;
+  for (;;) {
+    auto subs = level->get_subcommands();
+    if (subs.empty()) return *level;
+    level = subs.front();
+  }
+}
+
+/// CLI11's messages, as one short line naming the flag and the value: "--timeout needs a value
+/// (SECS)", "unknown flag '-q'", "unexpected argument '4'".
+std::string rephrase(const CLI::App& app, const CLI::ParseError& e) {
+  std::string m = e.what();
+  if (dynamic_cast<const CLI::ExtrasError*>(&e) != nullptr) {
+    std::vector<std::string> rest;
+    for (const CLI::App* level = &app;; level = level->get_subcommands().front()) {
+      for (auto& r : level->remaining()) rest.push_back(r);
+      if (level->get_subcommands().empty()) break;
+    }
+    for (const auto& r : rest) {
+      if (r.size() > 1 && r[0] == '-') return fmt::format("unknown flag '{}'", r);
+    }
+    if (!rest.empty()) return fmt::format("unexpected argument '{}'", rest.front());
+  }
+  if (auto at = m.find(": 1 required "); at != std::string::npos && m.ends_with(" missing")) {
+    const std::string type = m.substr(at + 13, m.size() - 8 - (at + 13));
+    return fmt::format("{} needs a value ({})", m.substr(0, at), type);
+  }
+  if (m == "A subcommand is required") {
+    std::string names;
+    for (const CLI::App* sub : deepest(app).get_subcommands([](const CLI::App*) { return true; })) {
+      if (!sub->get_group().empty()) names += (names.empty() ? "" : ", ") + sub->get_name();
+    }
+    return "a subcommand is required: " + names;
+  }
+  if (m.starts_with(": ")) m.erase(0, 2);  // CLI11 names no flag for some options: ours do
+  if (!m.empty()) m[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(m[0])));
+  return m;
+}
 
 /// One line on stderr and exit status 2, whatever the usage error.
 int usage_error(const CLI::App& app, std::string_view message) {
@@ -79,7 +122,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::Success& e) {       // --help, --version
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    return usage_error(app, e.what());
+    return usage_error(app, rephrase(app, e));
   } catch (const tether::cli::UsageError& e) {
     return usage_error(app, e.what());
   }
