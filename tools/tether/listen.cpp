@@ -202,6 +202,16 @@ void describe_server_flags(CLI::App& cmd) {
   if (auto* o = set("--deny", "Refuse peers in CIDR (repeatable; wins over --allow; ::/0 is everyone)")) o->type_name("CIDR");
 }
 
+/// The server flags a datagram serving mode (--echo -u, --discard -u) cannot honour: there are no
+/// connections to cap, idle out or drain. --sockperf checks its own (serve_sockperf.cpp).
+void refuse_connection_flags_for_datagrams(const ListenArgs& a, const char* mode) {
+  for (const char* flag : {"--max-conns", "--idle-timeout", "--drain", "--accept-mode", "-k", "-w"}) {
+    if (given(a, flag)) {
+      throw UsageError(fmt::format("{} does not apply to {} -u (datagrams have no connections)", flag, mode));
+    }
+  }
+}
+
 int run_listen(ListenArgs& a) {
   ListenSettings s;
   s.common = a.common;
@@ -222,7 +232,11 @@ int run_listen(ListenArgs& a) {
   check_trace_applies(!s.common.udp && !s.common.is_unix() && relay && !s.keep_open,
                       "needs one TCP connection relayed to stdin/stdout (not -u, --unix, -k or a serving mode)");
   for (std::size_t i = 0; i < modes.size(); ++i) {
-    if (a.mode_flags[i]->count() > 0) return modes[i].run(s);
+    if (a.mode_flags[i]->count() == 0) continue;
+    if (s.common.udp && std::string_view(modes[i].flag) != "--sockperf") {
+      refuse_connection_flags_for_datagrams(a, modes[i].flag);
+    }
+    return modes[i].run(s);
   }
   if (s.common.udp) return serve_datagrams(s);
   return s.keep_open ? serve_stream_concurrently(s) : serve_stream(s);

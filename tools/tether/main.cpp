@@ -59,6 +59,14 @@ std::string rephrase(const CLI::App& app, const CLI::ParseError& e) {
   return m;
 }
 
+/// --help shows human types: a positional (HOST, PORT, ADDRESS) is its own type, never "TEXT".
+void humanize_positionals(CLI::App& app) {
+  for (CLI::Option* o : app.get_options()) {
+    if (o->get_positional() && o->get_lnames().empty() && o->get_snames().empty() && o->get_type_name() == "TEXT") o->type_name("");
+  }
+  for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) humanize_positionals(*sub);
+}
+
 /// One line on stderr and exit status 2, whatever the usage error.
 int usage_error(const CLI::App& app, std::string_view message) {
   std::string command = "tether";
@@ -109,6 +117,7 @@ int main(int argc, char** argv) {
   tether::cli::add_top_command(app);
   tether::cli::add_trace_command(app);
   tether::cli::add_manual_command(app);  // last: it documents the commands added before it
+  humanize_positionals(app);
 
   // CLI11 would call an unknown command "a subcommand is required": name it instead.
   if (argc > 1 && argv[1][0] != '-' && 
