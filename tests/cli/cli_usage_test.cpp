@@ -76,7 +76,11 @@ INSTANTIATE_TEST_SUITE_P(
         UsageCase{"unknown_flag_after_port", {"listen", "21150", "-q"}, "unknown flag '-q'"},
         UsageCase{"extra_argument", {"connect", "127.0.0.1", "80", "extra"}, "unexpected argument 'extra'"},
         UsageCase{"accept_mode_bogus", {"listen", "--echo", "--accept-mode", "bogus", "0"}, "--accept-mode 'bogus'"},
-        UsageCase{"missing_value_named", {"connect", "-w"}, "--timeout needs a value (SECS)"}),
+        UsageCase{"missing_value_named", {"connect", "-w"}, "--timeout needs a value (SECS)"},
+        // Issue 8 item 3: flags that cannot mean anything in a mode are refused, never ignored.
+        UsageCase{"unix_udp_echo_threads", {"listen", "--echo", "-u", "--unix", "/tmp/tether-x", "--threads", "3"}, "--threads"},
+        UsageCase{"unix_accept_mode", {"listen", "--echo", "--unix", "/tmp/tether-x", "--accept-mode", "single"}, "--accept-mode"},
+        UsageCase{"keep_open_trace", {"listen", "-k", "--trace", "0"}, "--trace"}),
     [](const ::testing::TestParamInfo<UsageCase>& p) { return std::string(p.param.name); });
 
 TEST(cli, help_lists_the_commands_and_exits_0) {

@@ -233,8 +233,14 @@ int run_listen(ListenArgs& a) {
                       "needs one TCP connection relayed to stdin/stdout (not -u, --unix, -k or a serving mode)");
   for (std::size_t i = 0; i < modes.size(); ++i) {
     if (a.mode_flags[i]->count() == 0) continue;
-    if (s.common.udp && std::string_view(modes[i].flag) != "--sockperf") {
-      refuse_connection_flags_for_datagrams(a, modes[i].flag);
+    if (std::string_view(modes[i].flag) != "--sockperf") {
+      if (s.common.udp) refuse_connection_flags_for_datagrams(a, modes[i].flag);
+      if (s.common.udp && s.common.is_unix() && given(a, "--threads")) {
+        throw UsageError("--threads does not apply to --unix -u (one socket: one loop)");
+      }
+      if (s.common.is_unix() && given(a, "--accept-mode")) {
+        throw UsageError("--accept-mode does not apply to --unix (one listener: one acceptor)");
+      }
     }
     return modes[i].run(s);
   }
