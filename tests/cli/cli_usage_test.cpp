@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <sstream>
+
 namespace {
 
 using namespace tether::testing::cli;
@@ -131,6 +133,45 @@ TEST(cli, help_shows_human_types) {
   for (const char* human : {"--timeout SECS", "--max-conns N", "--allow CIDR", "--idle-timeout SECS"}) {
     EXPECT_NE(listen.out.find(human), std::string::npos) << human << "\n" << listen.out;
   }
+}
+
+// Issue 8 item 10: every numeric flag any --help lists (types SECS, N, BYTES, PID) refuses nan,
+// inf and an absurd value with exit 2 and one line naming the flag. New flags are covered as soon
+// as their help names one of these types.
+TEST(cli, every_numeric_flag_refuses_nan_inf_and_absurd_values) {
+  const std::vector<std::vector<std::string>> commands = {
+      {"connect"}, {"listen"}, {"bench", "rr"}, {"bench", "stream"}, {"bench", "connect"},
+      {"bench", "udp"}, {"ss"}, {"top"}, {"trace"}};
+  int checked = 0;
+  for (const auto& command : commands) {
+    auto help_args = command;
+    help_args.push_back("--help");
+    RunResult help = run_tether(help_args);
+    ASSERT_EQ(help.status, 0) << help.err;
+    for (const auto& line : lines_of(help.out)) {
+      // "  -w,--timeout SECS   ..." or "  --threads N   ...": the long name and its type.
+      std::istringstream words(line);
+      std::string names, type;
+      words >> names >> type;
+      if (names.rfind("-", 0) != 0) continue;
+      type = type.substr(0, type.find('='));  // "N=1": the type and its default
+      if (type != "SECS" && type != "N" && type != "BYTES" && type != "PID") continue;
+      const std::string flag = names.substr(names.find(",") == std::string::npos ? 0 : names.find(',') + 1);
+      for (const char* bad : {"nan", "inf", "-inf", "1e300"}) {
+        auto args = command;
+        args.insert(args.end(), {flag, bad});
+        if (command.front() == "bench") args.insert(args.end(), {"127.0.0.1", "9"});
+        if (command.front() == "connect") args.insert(args.end(), {"127.0.0.1", "9"});
+        if (command.front() == "listen") args.push_back("0");
+        RunResult r = run_tether(args, {}, 5s);
+        EXPECT_EQ(r.status, 2) << flag << " " << bad << ": " << r.err;
+        EXPECT_EQ(lines_of(r.err).size(), 1u) << r.err;
+        EXPECT_NE(r.err.find(flag), std::string::npos) << r.err;
+        ++checked;
+      }
+    }
+  }
+  EXPECT_GE(checked, 4 * 40) << "fewer numeric flags found in --help than expected";
 }
 
 TEST(cli, version_prints_the_library_version) {
