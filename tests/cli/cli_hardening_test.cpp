@@ -4,6 +4,7 @@
 #include "cli_support.hpp"
 
 #include <tether/tcp.hpp>
+#include <tether/udp.hpp>
 
 #include <gtest/gtest.h>
 
@@ -121,6 +122,31 @@ TEST(cli_hardening, idle_timeout_fires_while_stdout_is_not_read) {
   flood.join();
   EXPECT_EQ(status, 1) << "-w 1 never fired while stdout was stuck";
   EXPECT_NE(read_file(err.str()).find("idle"), std::string::npos) << read_file(err.str());
+}
+
+TEST(cli_hardening, udp_idle_timeout_fires_while_stdout_is_not_read) {
+  Pipe out;  // nobody reads it
+  TempPath err("err");
+  int err_fd = ::open(err.str().c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  Pipe in;  // stdin stays open
+  tether::testing::Child child = tether::testing::Child::spawn(
+      {tether_path(), "listen", "-u", "--json", "-w", "1", "127.0.0.1", "0"}, in.read_fd, out.write_fd, err_fd);
+  ::close(err_fd);
+  out.close_write();
+  in.close_read();
+  auto local = Process::wait_for_line(err.str(), "\"listening\"", 5s);
+  ASSERT_TRUE(local.has_value());
+  const auto where = *Endpoint::parse(parse_json_object(*local)->at("local"));
+  auto u = UdpSocket::open(where);
+  ASSERT_TRUE(u.has_value());
+  const std::string datagram(60000, 'x');
+  int status = -1;
+  for (int i = 0; i < 300 && status == -1; ++i) {  // fill the pipe, then keep it full
+    (void)u->send_to(datagram, where);
+    status = child.wait(50ms);
+  }
+  if (status == -1) status = child.wait(10s);
+  EXPECT_EQ(status, 1) << "-w 1 never fired while stdout was stuck: " << read_file(err.str());
 }
 
 // ---- item 8: bench udp counts each sequence number once ----
