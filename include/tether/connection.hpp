@@ -33,6 +33,7 @@
 #include <tether/error.hpp>
 
 #include <chrono>
+#include <memory>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
@@ -223,7 +224,7 @@ class Connection {
   IdleTimer idle_;
   std::chrono::steady_clock::time_point last_active_;
   Link link_;
-  StallTimer stall_;
+  std::unique_ptr<StallTimer> stall_;  // made at the first congestion: idle connections stay small
   detail::BroadcastRoomOp* room_ = nullptr;  // this connection's sender, waiting for room
   bool congested_ = false;                   // counted in the server's congested receivers
   std::uint64_t bytes_in_ = 0;

@@ -37,8 +37,6 @@ Connection::Connection(detail::ServerLoop& loop, AsyncTcpStream& stream,
     : loop_(&loop), stream_(&stream), peer_(&peer) {
   idle_.conn = this;
   idle_.fire = &Connection::on_idle;
-  stall_.conn = this;
-  stall_.fire = &Connection::on_stall;
   link_.conn = this;
   loop.connections.push_back(link_);
   // A fresh reading, not the loop's cached time: one poll can accept a backlog of connections
@@ -59,7 +57,7 @@ Connection::~Connection() {
     out_->op.unlink();
   }
   if (idle_.armed()) l.timers.remove(idle_);
-  if (stall_.armed()) l.timers.remove(stall_);
+  if (stall_ && stall_->armed()) l.timers.remove(*stall_);
   if (buffered_ > 0) {
     loop_->server.note_buffered(-static_cast<std::ptrdiff_t>(buffered_));
     loop_->buffered -= buffered_;

@@ -189,6 +189,9 @@ void describe_server_flags(CLI::App& cmd) {
   if (auto* o = set("--drain", "Serving modes: on SIGINT/SIGTERM, let clients finish for SECS (default 5)")) {
     numeric_flag(o, 0, 3600, "SECS");
   }
+  if (auto* o = set("--max-line", "--chat: close a client whose line exceeds BYTES (default 65536)")) {
+    numeric_flag(o, 1, 64 << 20, "BYTES", Number::integer);
+  }
   if (auto* o = cmd.get_option_no_throw("--accept-mode")) {  // its error names the flag
     o->get_validator(0)->active(false);
     o->check(CLI::Validator(
