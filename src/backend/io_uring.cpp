@@ -225,6 +225,7 @@ class UringBackend final : public Backend {
     s->cqe_flags = 0;
     f.inflight[d] = s;
     ++f.slots;
+    if (d == 1 && op.kind != OpKind::connect) ++ring_.stats().send_sqes;
     ring_.issue(*s);
   }
 
@@ -234,6 +235,7 @@ class UringBackend final : public Backend {
   bool write_now(UringFd& f, IoOp& op) noexcept {
     for (;;) {
       ssize_t n;
+      ++ring_.stats().sends;
       if (op.kind == OpKind::send_to) {
         n = ::sendto(f.fd, op.data, op.size, MSG_DONTWAIT | MSG_NOSIGNAL,
                      static_cast<const sockaddr*>(op.addr), op.addr_len);
@@ -260,7 +262,8 @@ class UringBackend final : public Backend {
 
   // One recvmmsg(MSG_DONTWAIT) for a batch receive: at once in start(), and again each time its
   // poll reports the socket readable. True: finished (result or ec set). False: nothing queued.
-  static bool take_batch(int fd, IoOp& op) noexcept {
+  bool take_batch(int fd, IoOp& op) noexcept {
+    ++ring_.stats().other_syscalls;
     auto got = try_recv_batch(fd, *reinterpret_cast<DatagramBatch*>(op.data));
     if (got && *got == 0) return false;
     if (got) {
@@ -297,6 +300,7 @@ class UringBackend final : public Backend {
     } else if (res == -EAGAIN && s.kind != OpKind::connect) {
       return Outcome::poll_first;  // a kernel that honours O_NONBLOCK: wait for readiness
     } else if (res == -EINTR || (res == -ENOBUFS && s.kind == OpKind::read_borrowed)) {
+      if (res == -ENOBUFS) ++ring_.stats().enobufs;
       return Outcome::again;  // interrupted, or every lent buffer is in use (given back soon)
     }
     if (res < 0) {

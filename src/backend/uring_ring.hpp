@@ -70,6 +70,18 @@ struct Slot {
 
 using detail::Pool;  // backend/pool.hpp
 
+/// What the ring did, counted always (a few increments per iteration) and printed on stderr when
+/// the ring goes away if TETHER_URING_STATS=1 is set (uring_ring.cpp).
+struct UringStats {
+  unsigned long long iterations = 0;   ///< submit_and_wait calls (one per loop iteration)
+  unsigned long long enters = 0;       ///< io_uring_enter calls, every cause
+  unsigned long long completions = 0;  ///< CQEs for requests (not cancels, not wake-ups)
+  unsigned long long enobufs = 0;      ///< borrowed reads that found no provided buffer
+  unsigned long long sends = 0;        ///< send()/sendto() calls made inline (write_now)
+  unsigned long long send_sqes = 0;    ///< writes handed to the ring (SEND, SENDMSG)
+  unsigned long long other_syscalls = 0;  ///< recvmmsg, eventfd reads, closes of dropped accepts
+};
+
 class UringRing {
  public:
   UringRing() { completed_.reserve(256); }
@@ -97,6 +109,9 @@ class UringRing {
   std::vector<Slot*>& completed() noexcept { return completed_; }
   bool has_completed() const noexcept { return !completed_.empty(); }
   UringBuffers& buffers() noexcept { return buffers_; }
+  UringStats& stats() noexcept { return stats_; }
+  /// The ring runs with SINGLE_ISSUER | DEFER_TASKRUN (else the kernel refused those flags).
+  bool single_issuer() const noexcept { return single_issuer_; }
 
  private:
   io_uring_sqe* next_sqe() noexcept;
@@ -104,6 +119,12 @@ class UringRing {
   void arm_wake() noexcept;
   void on_wake(int res) noexcept;
   void reap() noexcept;
+  /// Enables a ring created disabled, from the thread that calls first (the loop's, in practice):
+  /// that thread becomes the ring's only submitter, and its ring fd is registered. False when
+  /// this thread may not enter the ring (another thread enabled it).
+  bool ensure_enabled() noexcept;
+  int enter_submit() noexcept;
+  void print_stats() const noexcept;
 
   io_uring ring_{};
   bool have_ring_ = false;
@@ -112,9 +133,13 @@ class UringRing {
   std::uint64_t wake_value_ = 0;
   bool wake_by_poll_ = false;
   bool rearm_wake_ = false;
+  bool single_issuer_ = false;
+  bool enabled_ = true;  ///< false until ensure_enabled() for a ring created disabled
+  int issuer_tid_ = 0;
   long in_kernel_ = 0;  ///< requests whose CQE has not been read (slots and the wake-up read)
   UringBuffers buffers_;
   std::vector<Slot*> completed_;
+  UringStats stats_;
 };
 
 inline unsigned dir_of(OpKind k) noexcept { return is_read(k) ? 0U : 1U; }

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <memory>
 
 namespace tether::cli {
@@ -31,6 +32,7 @@ struct ListenArgs {
   std::string address;
   std::string port;
   bool keep_open = false;
+  std::string backend;  // --backend: epoll or io_uring, for the serving modes' event loops
   CommonOptions common;
   std::vector<CLI::Option*> mode_flags;  // parallel to listen_modes()
 };
@@ -121,6 +123,12 @@ int run_listen(ListenArgs& a) {
   const auto& modes = listen_modes();
   check_trace_applies(!s.common.udp && !s.common.is_unix() && std::none_of(a.mode_flags.begin(), a.mode_flags.end(), [](auto* f) { return f->count() > 0; }),
                       "needs one TCP connection relayed to stdin/stdout (not -u, --unix or a serving mode)");
+  const bool serving =
+      std::any_of(a.mode_flags.begin(), a.mode_flags.end(), [](auto* f) { return f->count() > 0; });
+  if (!a.backend.empty()) {
+    if (!serving) throw UsageError("--backend applies to --echo, --chat, --discard and --sockperf");
+    ::setenv("TETHER_BACKEND", a.backend.c_str(), 1);  // read when the first event loop is made
+  }
   for (std::size_t i = 0; i < modes.size(); ++i) {
     if (a.mode_flags[i]->count() > 0) return modes[i].run(s);
   }
@@ -167,6 +175,10 @@ void add_listen_command(CLI::App& app) {
   add_common_options(*cmd, args->common, "Local address to listen on (like ADDRESS)",
                      "Local port to listen on (like PORT)");
   add_trace_option(*cmd);
+  cmd->add_option("--backend", args->backend,
+                  "--echo/--chat/--discard/--sockperf: the event loops' I/O mechanism, epoll (default) "
+                  "or io_uring (falls back to epoll, with a notice, where the kernel refuses it)")
+      ->check(CLI::IsMember({"epoll", "io_uring"}));
   for (const auto& mode : listen_modes()) {
     CLI::Option* flag = cmd->add_flag(mode.flag, mode.help);
     for (CLI::Option* other : args->mode_flags) flag->excludes(other);  // one mode at a time
