@@ -35,6 +35,8 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <system_error>
@@ -121,7 +123,9 @@ class UringBackend final : public Backend {
     op.state = OpState::waiting;
     f.waiters[d].push_back(op);
     if (f.inflight[d] != nullptr) return false;  // queued behind the one in the kernel
-    if (d == 1 && op.kind != OpKind::connect && f.streak < inline_budget && write_now(f, op)) {
+    const bool to_ring = ring_sends_ && (op.kind == OpKind::write_all || op.kind == OpKind::write_some);
+    if (d == 1 && op.kind != OpKind::connect && !to_ring && f.streak < inline_budget &&
+        write_now(f, op)) {
       return true;
     }
     if (op.kind == OpKind::recv_batch && f.streak < inline_budget && batch_now(f, op)) return true;
@@ -208,8 +212,14 @@ class UringBackend final : public Backend {
   /// is lent.
   std::span<std::byte> borrow_buffer() noexcept override { return {}; }
 
+  bool writes_complete_later() const noexcept override { return ring_sends_; }
+
  private:
-  explicit UringBackend(ReadySink& sink) : sink_(sink) { spare_.reserve(256); }
+  explicit UringBackend(ReadySink& sink) : sink_(sink) {
+    spare_.reserve(256);
+    const char* e = std::getenv("TETHER_URING_SEND");
+    ring_sends_ = !(e != nullptr && std::strcmp(e, "inline") == 0);
+  }
 
   void issue_new(UringFd& f, unsigned d) noexcept {
     IoOp& op = op_of(f.waiters[d].front());
@@ -419,6 +429,7 @@ class UringBackend final : public Backend {
   }
 
   ReadySink& sink_;
+  bool ring_sends_ = true;  ///< stream writes as SEND requests (TETHER_URING_SEND=inline: send())
   Pool<UringFd> fds_;
   Pool<Slot> slots_;
   UringRing ring_;  // after the pools: the ring goes first
