@@ -10,6 +10,7 @@ Knobs: BENCH_ROUNDS (3), BENCH_SECONDS (1.5), URING_VARIANTS (a subset of the se
 """
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -69,8 +70,15 @@ def strace_count(b, argv_of, conns, pipeline):
         r, _ = run.client([b.tether, "bench", "rr", "127.0.0.1", str(p), "-c", str(conns), "-s", "64",
                            "-P", str(pipeline), "-t", str(run.SECONDS), "--warmup", "0", "-i", "0", "--json"])
         res = b.parse_json(r)
-        time.sleep(0.2)
-    time.sleep(0.3)
+        # strace ignores SIGTERM while its command runs: stop the traced server (strace's child,
+        # started by this script), then strace writes its table and exits.
+        kids = Path(f"/proc/{srv.pid}/task/{srv.pid}/children").read_text().split()
+        for k in kids:
+            os.kill(int(k), signal.SIGTERM)
+        try:
+            srv.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
     calls, per_msg_calls = 0, {}
     for line in Path(out).read_text().splitlines():
         f = line.split()

@@ -74,10 +74,15 @@ class UringBuffers {
 
   std::byte* buffer(unsigned id) noexcept { return memory_ + static_cast<std::size_t>(id) * size; }
 
-  /// Hands buffer `id` back to the kernel.
-  void give_back(unsigned id) noexcept {
-    add(id, 0);
-    io_uring_buf_ring_advance(ring_, 1);
+  /// Hands buffer `id` back to the kernel with the next publish().
+  void give_back(unsigned id) noexcept { add(id, static_cast<int>(unpublished_++)); }
+
+  /// Makes the buffers given back so far visible to the kernel: one tail update for all of them
+  /// (before each io_uring_enter).
+  void publish() noexcept {
+    if (unpublished_ == 0) return;
+    io_uring_buf_ring_advance(ring_, static_cast<int>(unpublished_));
+    unpublished_ = 0;
   }
 
  private:
@@ -95,6 +100,7 @@ class UringBuffers {
   io_uring_buf_ring* ring_ = nullptr;
   std::byte* memory_ = nullptr;
   bool registered_ = false;
+  unsigned unpublished_ = 0;  ///< given back since the last publish()
 };
 
 }  // namespace tether::detail

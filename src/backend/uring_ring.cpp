@@ -131,6 +131,7 @@ void UringRing::cancel_everything(Pool<Slot>& slots) noexcept {
   for (int round = 0; in_kernel_ > 0 && round < 100; ++round) {
     __kernel_timespec ts{0, 10'000'000};
     io_uring_cqe* cqe = nullptr;
+    buffers_.publish();
     ++stats_.enters;
     io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
     reap();
@@ -153,6 +154,7 @@ io_uring_sqe* UringRing::next_sqe() noexcept {
   for (int attempt = 0;; ++attempt) {
     if (io_uring_sqe* sqe = io_uring_get_sqe(&ring_)) return sqe;
     (void)ensure_enabled();
+    buffers_.publish();
     int r = enter_submit();  // the queue is full: hand it to the kernel
     if (r < 0 && !transient(r)) fatal("io_uring_submit", -r);
     if (r < 0) reap();
@@ -254,6 +256,7 @@ void UringRing::submit_and_wait(std::chrono::nanoseconds timeout) {
   if (!ensure_enabled()) {
     throw std::system_error(errno_code(EEXIST), "io_uring: another thread owns the ring");
   }
+  buffers_.publish();
   ++stats_.iterations;
   ++stats_.enters;
   int r;
@@ -284,6 +287,7 @@ void UringRing::cancel_and_wait(Slot* const* list, std::size_t n) noexcept {
     for (std::size_t i = 0; i < n; ++i) all = all && list[i]->reaped;
     if (all) break;
     if (!ensure_enabled()) fatal("cancel from a thread that does not own the ring", EEXIST);
+    buffers_.publish();
     ++stats_.enters;
     int r = io_uring_submit_and_wait(&ring_, 1);
     if (r < 0 && !transient(r)) fatal("waiting for a cancelled request", -r);
