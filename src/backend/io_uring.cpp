@@ -227,7 +227,7 @@ class UringBackend final : public Backend {
     s->op = &op;
     s->fd = &f;
     s->kind = op.kind;
-    s->dir = static_cast<std::uint8_t>(d);
+    s->dir = d & 1U;
     s->used = true;
     s->awaited = s->spent = s->queued = false;
     // No opcode does recvmmsg: a batch waits for POLLIN, then makes the call (batch_now).

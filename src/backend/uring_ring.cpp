@@ -247,8 +247,19 @@ void UringRing::issue(Slot& s) noexcept {
     }
   }
   io_uring_sqe_set_data64(sqe, tag(&s));
+  s.sq_index = static_cast<std::uint16_t>(ring_.sq.sqe_tail - 1);  // io_uring_get_sqe advanced it
   s.reaped = false;
+  s.nopped = false;
   ++in_kernel_;
+}
+
+bool UringRing::unsubmitted(const Slot& s) const noexcept {
+  if (s.reaped) return false;
+  const auto head = static_cast<std::uint16_t>(ring_.sq.sqe_head);
+  const auto pending = static_cast<std::uint16_t>(ring_.sq.sqe_tail - ring_.sq.sqe_head);
+  if (static_cast<std::uint16_t>(s.sq_index - head) >= pending) return false;
+  const io_uring_sqe& sqe = ring_.sq.sqes[s.sq_index & ring_.sq.ring_mask];
+  return sqe.user_data == tag(const_cast<Slot*>(&s));
 }
 
 void UringRing::submit_and_wait(std::chrono::nanoseconds timeout) {
@@ -279,8 +290,19 @@ void UringRing::submit_and_wait(std::chrono::nanoseconds timeout) {
 void UringRing::cancel_and_wait(Slot* const* list, std::size_t n) noexcept {
   if (n == 0) return;
   for (std::size_t i = 0; i < n; ++i) {
-    list[i]->awaited = true;
-    cancel_request(tag(list[i]));  // behind the request itself if that is not submitted yet
+    Slot& s = *list[i];
+    s.awaited = true;
+    if (unsubmitted(s)) {
+      // The kernel has not seen it: it becomes a NOP, whose CQE reads as -ECANCELED. (Submitted
+      // with a cancel behind it, a read on a busy socket would complete before its cancel
+      // every time: an expired deadline would never end it.)
+      io_uring_sqe* sqe = &ring_.sq.sqes[s.sq_index & ring_.sq.ring_mask];
+      io_uring_prep_nop(sqe);
+      io_uring_sqe_set_data64(sqe, tag(&s));
+      s.nopped = true;
+    } else {
+      cancel_request(tag(&s));
+    }
   }
   for (;;) {
     bool all = true;
@@ -312,8 +334,9 @@ void UringRing::reap() noexcept {
     auto* s = reinterpret_cast<Slot*>(static_cast<std::uintptr_t>(t));
     ++stats_.completions;
     s->reaped = true;
-    s->res = cqe->res;
-    s->cqe_flags = cqe->flags;
+    s->res = s->nopped ? -ECANCELED : cqe->res;
+    s->cqe_flags = s->nopped ? 0U : cqe->flags;
+    s->nopped = false;
     if (!s->awaited) {
       s->queued = true;
       completed_.push_back(s);

@@ -50,6 +50,7 @@ struct MsgParts {
 };
 
 /// One request: it lives until its CQE has been read and handled, even when its op is gone.
+/// Kept at 48 bytes (one per connection with a read in flight counts in the idle memory).
 struct Slot {
   IoOp* op = nullptr;  ///< nullptr once abandoned or withdrawn: the CQE is only awaited, then dropped
   UringFd* fd = nullptr;
@@ -58,14 +59,16 @@ struct Slot {
   int res = 0;
   unsigned cqe_flags = 0;
   socklen_t addr_len = 0;
+  std::uint16_t sq_index = 0;  ///< its SQE's position (mod 2^16), to withdraw it before submission
   OpKind kind = OpKind::read_some;
-  std::uint8_t dir = 0;
-  bool used = false;
-  bool polling = false;  ///< the request is a POLL_ADD that waits for the fd (after -EAGAIN)
-  bool reaped = false;   ///< its CQE was read: the kernel is done with every byte it was given
-  bool awaited = false;  ///< its CQE is expected by a caller: it skips the completed queue
-  bool spent = false;    ///< its result was handed out (or dropped) already
-  bool queued = false;   ///< its CQE waits in the completed queue
+  std::uint8_t dir : 1 = 0;
+  bool used : 1 = false;
+  bool polling : 1 = false;  ///< the request is a POLL_ADD that waits for the fd (after -EAGAIN)
+  bool reaped : 1 = false;   ///< its CQE was read: the kernel is done with every byte it was given
+  bool awaited : 1 = false;  ///< its CQE is expected by a caller: it skips the completed queue
+  bool spent : 1 = false;    ///< its result was handed out (or dropped) already
+  bool queued : 1 = false;   ///< its CQE waits in the completed queue
+  bool nopped : 1 = false;   ///< cancelled before submission: its SQE became a NOP (-ECANCELED)
 };
 
 using detail::Pool;  // backend/pool.hpp
@@ -119,6 +122,8 @@ class UringRing {
   void arm_wake() noexcept;
   void on_wake(int res) noexcept;
   void reap() noexcept;
+  /// True when the SQE of `s` is still in the submission queue (no io_uring_enter took it yet).
+  bool unsubmitted(const Slot& s) const noexcept;
   /// Enables a ring created disabled, from the thread that calls first (the loop's, in practice):
   /// that thread becomes the ring's only submitter, and its ring fd is registered. False when
   /// this thread may not enter the ring (another thread enabled it).

@@ -300,7 +300,8 @@ void add_listen_command(CLI::App& app) {
   cmd->add_option("--backend", args->backend,
                   "--echo/--chat/--discard/--sockperf: the event loops' I/O mechanism, epoll (default) "
                   "or io_uring (falls back to epoll, with a notice, where the kernel refuses it)")
-      ->check(CLI::IsMember({"epoll", "io_uring"}));
+      ->check(CLI::IsMember({"epoll", "io_uring"}).description(""))
+      ->type_name("epoll|io_uring");
   for (const auto& mode : listen_modes()) {
     CLI::Option* flag = cmd->add_flag(mode.flag, mode.help);
     for (CLI::Option* other : args->mode_flags) flag->excludes(other);  // one mode at a time
