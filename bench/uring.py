@@ -6,7 +6,8 @@ server CPU per message (median over interleaved rounds, server on CPU 0, client 
 run.py), system calls per echoed message counted with `strace -c -f` (the per-message calls only:
 per-connection ones such as accept and close are left out), and the cost of an empty system call on
 this machine. Writes bench/results/uring.md and uring.jsonl.
-Knobs: BENCH_ROUNDS (3), BENCH_SECONDS (1.5), URING_VARIANTS (a subset of the server names).
+Knobs: BENCH_ROUNDS (3), BENCH_SECONDS (1.5), URING_VARIANTS (server names; tether-uring-inline,
+io_uring with send() at once as before issue 9, is left out by default), URING_OUT (file stem).
 """
 import json
 import os
@@ -40,13 +41,13 @@ def servers(b):
         "tether-epoll": tether("epoll"),
         "tether-uring": tether("io_uring"),
         "tether-uring-defer": tether("io_uring", TETHER_URING_SETUP="defer"),
+        "tether-uring-inline": tether("io_uring", TETHER_URING_SEND="inline"),
         "epoll": lambda p: [str(b.peers / "epoll_echo"), str(p)],
         "asio": lambda p: [str(b.peers / "asio_echo"), str(p)],
         "libuv": lambda p: [str(b.peers / "libuv_echo"), str(p)],
     }
-    want = os.environ.get("URING_VARIANTS")
-    if want:
-        s = {k: v for k, v in s.items() if k in want.split()}
+    want = os.environ.get("URING_VARIANTS", "tether-epoll tether-uring tether-uring-defer epoll asio libuv")
+    s = {k: v for k, v in s.items() if k in want.split()}
     return s
 
 
@@ -115,20 +116,21 @@ def main():
                 run.log(f"[{rnd + 1}/{ROUNDS}] {cfg:22s} {name:18s} {res.get('msgs_per_s', 0):10.0f} msgs/s "
                         f"{res.get('server_cpu_us_per_msg', -1):6.3f} us/msg")
     sc = {}
-    for name in [n for n in srv if n in ("tether-epoll", "tether-uring", "tether-uring-defer", "epoll")]:
+    for name in [n for n in srv if n != "asio" and n != "libuv"]:
         sc[name] = strace_count(b, srv[name], 1000, 16)
         run.log(f"strace {name}: {sc[name]['per_message']} syscalls/msg {sc[name]['by_call']}")
     meta = dict(rounds=ROUNDS, seconds=run.SECONDS, load_before=load_before, load_after=os.getloadavg(),
                 empty_syscall=es, kernel=os.uname().release, cmdline_pti="pti" in Path("/proc/cmdline").read_text(),
                 time=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
     out = ROOT / "bench/results"
-    with open(out / "uring.jsonl", "w") as f:
+    stem = os.environ.get("URING_OUT", "uring")
+    with open(out / f"{stem}.jsonl", "w") as f:
         f.write(json.dumps({"meta": meta}) + "\n")
         for r in records:
             f.write(json.dumps(r) + "\n")
         f.write(json.dumps({"strace": sc}) + "\n")
-    write_md(meta, records, sc, srv, out / "uring.md")
-    run.log(f"wrote {out / 'uring.md'}")
+    write_md(meta, records, sc, srv, out / f"{stem}.md")
+    run.log(f"wrote {out / (stem + '.md')}")
 
 
 def write_md(meta, records, sc, srv, path):
@@ -175,7 +177,8 @@ def write_md(meta, records, sc, srv, path):
         by = ", ".join(f"{k} {v:.3f}" for k, v in sorted(s["by_call"].items(), key=lambda kv: -kv[1]))
         pm = f"{s['per_message']:.3f}" if s["per_message"] is not None else "-"
         L.append(f"| {n} | {pm} | {by} |")
-    L += ["", "Command: `BENCH_ROUNDS=3 python3 bench/uring.py` (after `cmake --build --preset bench`).", ""]
+    L += ["", f"Command: `BENCH_ROUNDS={meta['rounds']} BENCH_SECONDS={meta['seconds']} URING_VARIANTS=\"{' '.join(names)}\" "
+          "python3 bench/uring.py` (after `cmake --build --preset bench`).", ""]
     path.write_text("\n".join(L))
 
 
