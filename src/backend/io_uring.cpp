@@ -15,9 +15,10 @@
 // the error.
 // Order: at most one request per fd and direction is in the kernel; the others wait in the
 // handle's FIFO list, so two write_all never interleave and reads keep their order (as epoll).
-// Writes are tried at once with send(), as epoll's are (write_now): one the socket takes finishes
-// inside start(), at most 16 in a row per fd; what the socket cannot take goes to the kernel as
-// a SEND. Reads, accepts and connects always go through the ring.
+// Stream writes go to the ring as SENDs, submitted with the next poll's io_uring_enter, and
+// complete later (writes_complete_later); with TETHER_URING_SEND=inline, and for datagrams, they
+// are tried at once with send() as epoll's are (write_now), at most 16 in a row per fd. Reads,
+// accepts and connects always go through the ring.
 // Fairness: a completion resumes one operation; the next one goes to the kernel with the next
 // poll, so one busy fd cannot hold the loop.
 // Borrowed reads take a buffer from a ring of provided buffers (uring_buffers.hpp) when data
