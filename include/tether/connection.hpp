@@ -189,7 +189,8 @@ class Connection {
   friend class detail::BroadcastRoomOp;
   friend struct detail::ServerLoop;
 
-  // Allocated the first time the socket does not take a send() at once, then kept.
+  // Taken when bytes must wait (the socket did not take a send() at once, or writes complete
+  // later on this backend) and handed back to a per-thread spare list once written out.
   struct Output;
   struct IdleTimer : detail::TimerNode {
     Connection* conn;
@@ -207,6 +208,8 @@ class Connection {
   bool write_finished() noexcept;  // bookkeeping after a write completed; false on error
   void wake_waiters() noexcept;
   void touch() noexcept;
+  void take_output();               // out_ from the spare list, or a new one
+  void give_back_output() noexcept;  // out_ (idle, empty) to the spare list
   static void on_write(detail::ReadyNode& node) noexcept;
   static void on_idle(detail::TimerNode& node) noexcept;
   // Broadcast congestion (broadcast.cpp): after buffered_ changed, or on close.

@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <memory>
 
 namespace tether::cli {
@@ -34,6 +35,7 @@ struct ListenArgs {
   std::string address;
   std::string port;
   bool keep_open = false;
+  std::string backend;  // --backend: epoll or io_uring, for the serving modes' event loops
   CommonOptions common;
   std::vector<CLI::Option*> mode_flags;  // parallel to listen_modes()
   CLI::App* cmd = nullptr;
@@ -223,6 +225,10 @@ int run_listen(ListenArgs& a) {
   const auto& modes = listen_modes();
   const bool relay = std::none_of(a.mode_flags.begin(), a.mode_flags.end(), [](auto* f) { return f->count() > 0; });
   if (relay) apply_server_flags(a, s);
+  if (!a.backend.empty()) {
+    if (relay) throw UsageError("--backend applies to --echo, --chat, --discard and --sockperf");
+    ::setenv("TETHER_BACKEND", a.backend.c_str(), 1);  // read when the first event loop is made
+  }
   if (relay) {
     set_listening_backend("poll");  // the relays wait with poll(2)
   } else if (s.log.enabled()) {
@@ -294,6 +300,11 @@ void add_listen_command(CLI::App& app) {
   add_common_options(*cmd, args->common, "Local address to listen on (like ADDRESS)",
                      "Local port to listen on (like PORT)");
   add_trace_option(*cmd);
+  cmd->add_option("--backend", args->backend,
+                  "--echo/--chat/--discard/--sockperf: the event loops' I/O mechanism, epoll (default) "
+                  "or io_uring (falls back to epoll, with a notice, where the kernel refuses it)")
+      ->check(CLI::IsMember({"epoll", "io_uring"}).description(""))
+      ->type_name("epoll|io_uring");
   for (const auto& mode : listen_modes()) {
     CLI::Option* flag = cmd->add_flag(mode.flag, mode.help);
     for (CLI::Option* other : args->mode_flags) flag->excludes(other);  // one mode at a time
