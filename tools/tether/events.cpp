@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cmath>
@@ -115,6 +116,11 @@ Event& Event::add(std::string_view key, std::string_view value) {
   fields_.emplace_back(std::string(key), std::string(value));
   return *this;
 }
+Event& Event::insert(std::size_t index, std::string_view key, std::string_view value) {
+  index = std::min(index, fields_.size());
+  fields_.emplace(fields_.begin() + static_cast<std::ptrdiff_t>(index), std::string(key), std::string(value));
+  return *this;
+}
 Event& Event::add(std::string_view key, std::int64_t value) {
   fields_.emplace_back(std::string(key), value);
   return *this;
@@ -209,7 +215,8 @@ void EventLog::emit(const Event& event) const {
   if (format_ == EventFormat::none) return;
   if (event.name() == "listening" && !g_listening_backend.empty()) {
     Event with_backend = event;
-    with_backend.add("backend", g_listening_backend);
+    // After "proto", before "local": readers that take the port after the last ':' keep working.
+    with_backend.insert(1, "backend", g_listening_backend);
     write_stderr(format_ == EventFormat::json ? with_backend.to_json() : with_backend.to_text());
     return;
   }

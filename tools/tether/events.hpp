@@ -9,6 +9,7 @@
 
 #include <tether/endpoint.hpp>
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -29,6 +30,8 @@ class Event {
   Event& add(std::string_view key, std::string_view value);
   Event& add(std::string_view key, const char* value) { return add(key, std::string_view(value)); }
   Event& add(std::string_view key, const Endpoint& value) { return add(key, value.to_string()); }
+  /// A text field at position `index` (0: first; past the end: last).
+  Event& insert(std::size_t index, std::string_view key, std::string_view value);
   Event& add(std::string_view key, std::int64_t value);
   Event& add(std::string_view key, std::uint64_t value);
   Event& add(std::string_view key, int value) { return add(key, std::int64_t{value}); }

@@ -148,7 +148,7 @@ bool given(const ListenArgs& a, const char* flag) {
 /// and refused (exit 2) where it cannot. The serving modes check their own.
 void apply_server_flags(const ListenArgs& a, ListenSettings& s) {
   const bool udp = s.common.udp;
-  for (const char* flag : {"--threads", "--drain", "--accept-mode"}) {
+  for (const char* flag : {"--threads", "--drain", "--accept-mode", "--max-line"}) {
     if (given(a, flag)) {
       throw UsageError(fmt::format("{} applies to the serving modes (--echo, --chat, --discard, --sockperf), "
                                    "not to the stdin/stdout relay", flag));
@@ -179,21 +179,19 @@ void describe_server_flags(CLI::App& cmd) {
     if (o != nullptr) o->description(help);
     return o;
   };
-  if (auto* o = set("--threads", "Serving modes: event loops (default: one per core)")) {
+  if (auto* o = set("--threads", "--echo/--chat/--discard: event loops (default: one per core)")) {
     numeric_flag(o, 1, 1024, "N", Number::integer);
   }
-  if (auto* o = set("--max-conns", "-k and serving modes: refuse clients beyond N at once")) {
+  if (auto* o = set("--max-conns", "-k and the serving modes (TCP): refuse clients beyond N at once")) {
     numeric_flag(o, 1, 10'000'000, "N", Number::integer);
   }
-  if (auto* o = set("--idle-timeout", "Close a client silent for SECS (default: -w)")) {
+  if (auto* o = set("--idle-timeout", "Streams (relay, -k, serving modes): close a client silent for SECS (default: -w)")) {
     numeric_flag(o, 0.001, max_seconds, "SECS");
   }
-  if (auto* o = set("--drain", "Serving modes: on SIGINT/SIGTERM, let clients finish for SECS (default 5)")) {
+  if (auto* o = set("--drain", "Serving modes (TCP): on SIGINT/SIGTERM, let clients finish for SECS (default 5)")) {
     numeric_flag(o, 0, 3600, "SECS");
   }
-  if (auto* o = set("--max-line", "--chat: close a client whose line exceeds BYTES (default 65536)")) {
-    numeric_flag(o, 1, 64 << 20, "BYTES", Number::integer);
-  }
+  if (auto* o = cmd.get_option_no_throw("--max-line")) numeric_flag(o, 1, 64 << 20, "BYTES", Number::integer);
   if (auto* o = cmd.get_option_no_throw("--accept-mode")) {  // its error names the flag
     o->get_validator(0)->active(false);
     o->check(CLI::Validator(
@@ -203,19 +201,10 @@ void describe_server_flags(CLI::App& cmd) {
         },
         ""));
   }
-  if (auto* o = set("--allow", "Serve only peers in CIDR (repeatable; TCP, UDP and every mode)")) o->type_name("CIDR");
+  if (auto* o = set("--allow", "Serve only peers in CIDR (repeatable; every mode, TCP and UDP)")) o->type_name("CIDR");
   if (auto* o = set("--deny", "Refuse peers in CIDR (repeatable; wins over --allow; ::/0 is everyone)")) o->type_name("CIDR");
 }
 
-/// The server flags a datagram serving mode (--echo -u, --discard -u) cannot honour: there are no
-/// connections to cap, idle out or drain. --sockperf checks its own (serve_sockperf.cpp).
-void refuse_connection_flags_for_datagrams(const ListenArgs& a, const char* mode) {
-  for (const char* flag : {"--max-conns", "--idle-timeout", "--drain", "--accept-mode", "-k", "-w"}) {
-    if (given(a, flag)) {
-      throw UsageError(fmt::format("{} does not apply to {} -u (datagrams have no connections)", flag, mode));
-    }
-  }
-}
 
 int run_listen(ListenArgs& a) {
   ListenSettings s;
@@ -242,8 +231,12 @@ int run_listen(ListenArgs& a) {
                       "needs one TCP connection relayed to stdin/stdout (not -u, --unix, -k or a serving mode)");
   for (std::size_t i = 0; i < modes.size(); ++i) {
     if (a.mode_flags[i]->count() == 0) continue;
+    // The modes refuse the server flags they cannot honour (serve_modes.cpp: refuse_flags);
+    // what only the command line knows is refused here.
+    if (s.common.udp && s.keep_open) {
+      throw UsageError(fmt::format("-k does not apply to {} -u (datagrams have no connections)", modes[i].flag));
+    }
     if (std::string_view(modes[i].flag) != "--sockperf") {
-      if (s.common.udp) refuse_connection_flags_for_datagrams(a, modes[i].flag);
       if (s.common.udp && s.common.is_unix() && given(a, "--threads")) {
         throw UsageError("--threads does not apply to --unix -u (one socket: one loop)");
       }
