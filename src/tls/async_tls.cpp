@@ -1,0 +1,203 @@
+// src/tls/async_tls.cpp: AsyncTlsStream, the engine driven by AsyncTcpStream operations.
+//
+// Every operation is a coroutine that holds the shared state (never `this`), so moving the stream
+// while an operation waits is safe. Ciphertext goes out through flush(): one flush runs at a time
+// and loops until the engine has nothing left, so what a read produces (a KeyUpdate answer) while
+// a write is flushing leaves after it, in order.
+#include "tls/engine.hpp"
+
+#include <tether/async_tls.hpp>
+
+#include <array>
+#include <vector>
+
+namespace tether {
+
+using detail::TlsEngine;
+
+namespace detail {
+
+struct AsyncTlsState {
+  AsyncTcpStream tcp;
+  std::unique_ptr<TlsEngine> engine;
+  TlsInfo info;
+  std::vector<std::byte> out;  // allocated on the first flush
+  bool flushing = false;
+};
+
+}  // namespace detail
+
+namespace {
+
+using State = std::shared_ptr<detail::AsyncTlsState>;
+constexpr std::size_t out_chunk = 80 * 1024;
+
+Task<Status> flush(State s, Deadline deadline) {
+  if (s->flushing) co_return Status{};  // the running flush takes these bytes too
+  s->flushing = true;
+  Status result;
+  if (s->out.empty()) s->out.resize(out_chunk);
+  while (s->engine->output_pending() > 0) {
+    const std::size_t n = s->engine->take_output(s->out);
+    auto w = co_await s->tcp.write_all(std::span<const std::byte>(s->out.data(), n), deadline);
+    if (!w) {
+      result = fail(w.error());
+      break;
+    }
+  }
+  s->flushing = false;
+  co_return result;
+}
+
+/// Feeds the next ciphertext from the socket; at its end, the error to report (or none).
+Task<Result<bool>> feed(State s, Deadline deadline) {
+  auto data = co_await s->tcp.read_borrowed(deadline);
+  if (!data) co_return fail(data.error());
+  if (data->empty()) {
+    if (auto ec = s->engine->end_of_input()) co_return fail(ec);
+    co_return false;  // clean end after close_notify
+  }
+  s->engine->feed(*data);
+  co_return true;
+}
+
+Task<Status> handshake(State s, Deadline deadline) {
+  for (;;) {
+    auto step = s->engine->handshake();
+    if (s->engine->output_pending() > 0) {  // an alert too, before the failure is reported
+      auto sent = co_await flush(s, deadline);
+      if (!sent && step) co_return fail(sent.error());
+    }
+    if (!step) co_return fail(step.error());
+    if (*step == 0) break;
+    auto more = co_await feed(s, deadline);
+    if (!more) co_return fail(more.error());
+    if (!*more) co_return fail(TlsErrc::handshake_eof);
+  }
+  s->info = s->engine->info();
+  co_return Status{};
+}
+
+Task<Result<std::size_t>> read_task(State s, std::span<std::byte> buf, Deadline deadline) {
+  if (!s || !s->engine) co_return fail(Errc::closed);
+  for (;;) {
+    auto r = s->engine->read(buf);
+    if (s->engine->output_pending() > 0) {
+      auto sent = co_await flush(s, deadline);
+      if (!sent) co_return fail(sent.error());
+    }
+    if (!r || *r != TlsEngine::need_input) co_return r;
+    auto more = co_await feed(s, deadline);
+    if (!more) co_return fail(more.error());
+    if (!*more) co_return 0;
+  }
+}
+
+Task<Result<std::size_t>> write_task(State s, std::span<const std::byte> buf, Deadline deadline) {
+  if (!s || !s->engine) co_return fail(Errc::closed);
+  auto n = s->engine->write(buf);
+  if (!n) co_return n;
+  auto sent = co_await flush(s, deadline);
+  if (!sent) co_return fail(sent.error());
+  co_return n;
+}
+
+Task<Status> write_all_task(State s, std::span<const std::byte> buf, Deadline deadline) {
+  if (!s) co_return fail(Errc::closed);
+  while (!buf.empty()) {
+    auto n = co_await write_task(s, buf, deadline);
+    if (!n) co_return fail(n.error());
+    buf = buf.subspan(*n);
+  }
+  co_return Status{};
+}
+
+Task<Status> shutdown_task(State s, Deadline deadline) {
+  if (!s || !s->engine) co_return fail(Errc::closed);
+  if (s->engine->sent_close_notify()) co_return Status{};
+  (void)s->engine->send_close_notify();
+  auto sent = co_await flush(s, deadline);
+  if (!sent) co_return sent;
+  co_return s->tcp.shutdown(Shutdown::write);
+}
+
+Task<Status> close_task(State s, Deadline deadline) {
+  if (!s || !s->engine || !s->tcp.is_open()) co_return Status{};
+  Status result = co_await shutdown_task(s, deadline);
+  std::array<std::byte, 4096> sink;
+  while (result && !s->engine->received_close_notify()) {
+    auto n = co_await read_task(s, sink, deadline);
+    if (!n || *n == 0) break;
+  }
+  s->tcp.close();
+  co_return result;
+}
+
+}  // namespace
+
+AsyncTlsStream::AsyncTlsStream() noexcept = default;
+AsyncTlsStream::AsyncTlsStream(AsyncTlsStream&&) noexcept = default;
+AsyncTlsStream& AsyncTlsStream::operator=(AsyncTlsStream&& other) noexcept {
+  if (this != &other) {
+    if (s_) s_->tcp.close();
+    s_ = std::move(other.s_);
+  }
+  return *this;
+}
+AsyncTlsStream::~AsyncTlsStream() {
+  if (s_) s_->tcp.close();
+}
+
+Task<Result<AsyncTlsStream>> AsyncTlsStream::connect(AsyncTcpStream tcp, TlsContext context,
+                                                     std::string server_name, Deadline deadline) {
+  if (context.is_server()) co_return fail(TlsErrc::internal);
+  auto engine = TlsEngine::make(context, server_name);
+  if (!engine) co_return fail(engine.error());
+  auto s = std::make_shared<detail::AsyncTlsState>();
+  s->tcp = std::move(tcp);
+  s->engine = std::move(*engine);
+  auto done = co_await handshake(s, deadline);
+  if (!done) co_return fail(done.error());
+  AsyncTlsStream t;
+  t.s_ = std::move(s);
+  co_return t;
+}
+
+Task<Result<AsyncTlsStream>> AsyncTlsStream::accept(AsyncTcpStream tcp, TlsContext context,
+                                                    Deadline deadline) {
+  if (!context.is_server()) co_return fail(TlsErrc::internal);
+  auto engine = TlsEngine::make(context, {});
+  if (!engine) co_return fail(engine.error());
+  auto s = std::make_shared<detail::AsyncTlsState>();
+  s->tcp = std::move(tcp);
+  s->engine = std::move(*engine);
+  auto done = co_await handshake(s, deadline);
+  if (!done) co_return fail(done.error());
+  AsyncTlsStream t;
+  t.s_ = std::move(s);
+  co_return t;
+}
+
+Task<Result<std::size_t>> AsyncTlsStream::read_some(std::span<std::byte> buf, Deadline deadline) {
+  return read_task(s_, buf, deadline);
+}
+Task<Result<std::size_t>> AsyncTlsStream::write_some(std::span<const std::byte> buf, Deadline deadline) {
+  return write_task(s_, buf, deadline);
+}
+Task<Status> AsyncTlsStream::write_all(std::span<const std::byte> buf, Deadline deadline) {
+  return write_all_task(s_, buf, deadline);
+}
+Task<Status> AsyncTlsStream::shutdown(Deadline deadline) { return shutdown_task(s_, deadline); }
+Task<Status> AsyncTlsStream::close(Deadline deadline) { return close_task(s_, deadline); }
+
+const TlsInfo& AsyncTlsStream::info() const noexcept {
+  static const TlsInfo none;
+  return s_ ? s_->info : none;
+}
+AsyncTcpStream& AsyncTlsStream::tcp() noexcept {
+  static AsyncTcpStream none;
+  return s_ ? s_->tcp : none;
+}
+bool AsyncTlsStream::is_open() const noexcept { return s_ && s_->tcp.is_open(); }
+
+}  // namespace tether
