@@ -5,6 +5,7 @@
 #include "commands.hpp"
 #include "relay.hpp"
 #include "session.hpp"
+#include "tls_options.hpp"
 #include "trace_hooks.hpp"
 #include "unix_cleanup.hpp"
 
@@ -85,6 +86,11 @@ int serve_stream(const ListenSettings& s) {
     }
     auto& stream = accepted->stream;
     emit_endpoints(s.log, "accepted", s.proto(), stream.local_endpoint(), accepted->peer);
+    if (tls_flags().tls) {
+      const int rc = tls_serve_session(std::move(stream), accepted->peer, s);
+      if (!s.keep_open) return rc;
+      continue;
+    }
     StreamRelayOptions ro;
     ro.idle_timeout = s.common.timeout();
     TraceSession trace(s.log, stream, true);
@@ -121,6 +127,13 @@ int run_listen(ListenArgs& a) {
   const auto& modes = listen_modes();
   check_trace_applies(!s.common.udp && !s.common.is_unix() && std::none_of(a.mode_flags.begin(), a.mode_flags.end(), [](auto* f) { return f->count() > 0; }),
                       "needs one TCP connection relayed to stdin/stdout (not -u, --unix or a serving mode)");
+  bool sockperf = false;
+  for (std::size_t i = 0; i < modes.size(); ++i) {
+    sockperf = sockperf || (a.mode_flags[i]->count() > 0 && std::string_view(modes[i].flag) == "--sockperf");
+  }
+  check_tls_flags(!s.common.udp && !sockperf, "needs a stream and a mode other than --sockperf");
+  check_trace_applies(!tls_flags().tls, "does not apply to --tls");
+  if (!prepare_tls_server(s)) return exit_failure;
   for (std::size_t i = 0; i < modes.size(); ++i) {
     if (a.mode_flags[i]->count() > 0) return modes[i].run(s);
   }
@@ -167,6 +180,7 @@ void add_listen_command(CLI::App& app) {
   add_common_options(*cmd, args->common, "Local address to listen on (like ADDRESS)",
                      "Local port to listen on (like PORT)");
   add_trace_option(*cmd);
+  add_tls_server_options(*cmd);
   for (const auto& mode : listen_modes()) {
     CLI::Option* flag = cmd->add_flag(mode.flag, mode.help);
     for (CLI::Option* other : args->mode_flags) flag->excludes(other);  // one mode at a time
