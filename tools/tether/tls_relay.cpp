@@ -149,17 +149,19 @@ bool pump_tls(TlsStream& tls, int out_fd, Shared& shared) {
   std::vector<std::byte> buf(chunk_size);
   const int sock = tls.tcp().socket().fd();
   for (;;) {
-    if (!tls.has_buffered()) {
-      auto w = shared.wait(sock, POLLIN);
-      if (w == Shared::Wake::stopped) return false;
-      if (w == Shared::Wake::idle) {
-        shared.fail_idle();
-        return false;
-      }
-    }
+    // Read first, wait only when nothing is left: the engine may hold whole records that arrived
+    // with an earlier segment, which poll() cannot see.
     auto n = tls.read_some(buf, Deadline(std::chrono::milliseconds(0)));
     if (!n) {
-      if (would_block(n.error())) continue;
+      if (would_block(n.error())) {
+        auto w = shared.wait(sock, POLLIN);
+        if (w == Shared::Wake::stopped) return false;
+        if (w == Shared::Wake::idle) {
+          shared.fail_idle();
+          return false;
+        }
+        continue;
+      }
       shared.fail(n.error(), "read");
       return false;
     }
