@@ -3,12 +3,14 @@
 // Every operation is a coroutine that holds the shared state (never `this`), so moving the stream
 // while an operation waits is safe. Ciphertext goes out through flush(): one flush runs at a time
 // and loops until the engine has nothing left, so what a read produces (a KeyUpdate answer) while
-// a write is flushing leaves after it, in order.
+// a write is flushing leaves after it, in order; a write returns only once its records are sent.
 #include "tls/engine.hpp"
 
 #include <tether/async_tls.hpp>
 
+#include <algorithm>
 #include <array>
+#include <coroutine>
 #include <vector>
 
 namespace tether {
@@ -17,12 +19,28 @@ using detail::TlsEngine;
 
 namespace detail {
 
+struct FlushWaiter;
+
 struct AsyncTlsState {
   AsyncTcpStream tcp;
   std::unique_ptr<TlsEngine> engine;
   TlsInfo info;
   std::vector<std::byte> out;  // allocated on the first flush
-  bool flushing = false;
+  bool flushing = false;       // a flush is writing `out`
+  std::vector<FlushWaiter*> waiters;  // writers waiting for that flush to end
+};
+
+/// Awaits the end of the running flush. Removes itself from the list if its frame dies first.
+struct FlushWaiter {
+  AsyncTlsState* s;
+  std::coroutine_handle<> h;
+  bool await_ready() const noexcept { return !s->flushing; }
+  void await_suspend(std::coroutine_handle<> c) {
+    h = c;
+    s->waiters.push_back(this);
+  }
+  void await_resume() const noexcept {}
+  ~FlushWaiter() { std::erase(s->waiters, this); }
 };
 
 }  // namespace detail
@@ -32,8 +50,22 @@ namespace {
 using State = std::shared_ptr<detail::AsyncTlsState>;
 constexpr std::size_t out_chunk = 80 * 1024;
 
-Task<Status> flush(State s, Deadline deadline) {
-  if (s->flushing) co_return Status{};  // the running flush takes these bytes too
+/// Resumes the writers that waited for a flush, one at a time (a resumed one may destroy others).
+void wake_waiters(detail::AsyncTlsState& s) {
+  while (!s.flushing && !s.waiters.empty()) {
+    detail::FlushWaiter* w = s.waiters.front();
+    s.waiters.erase(s.waiters.begin());
+    w->h.resume();
+  }
+}
+
+/// Sends everything the engine has produced. `wait`: a writer, which must know its bytes left,
+/// waits for a flush already running and then flushes itself. Not `wait`: the reader, which
+/// must never block behind a writer (both peers writing would deadlock), leaves its bytes to the
+/// running flush, whose loop takes them.
+Task<Status> flush(State s, Deadline deadline, bool wait = true) {
+  if (s->flushing && !wait) co_return Status{};
+  while (s->flushing) co_await detail::FlushWaiter{s.get(), {}};
   s->flushing = true;
   Status result;
   if (s->out.empty()) s->out.resize(out_chunk);
@@ -46,6 +78,7 @@ Task<Status> flush(State s, Deadline deadline) {
     }
   }
   s->flushing = false;
+  wake_waiters(*s);
   co_return result;
 }
 
@@ -83,7 +116,7 @@ Task<Result<std::size_t>> read_task(State s, std::span<std::byte> buf, Deadline 
   for (;;) {
     auto r = s->engine->read(buf);
     if (s->engine->output_pending() > 0) {
-      auto sent = co_await flush(s, deadline);
+      auto sent = co_await flush(s, deadline, false);
       if (!sent) co_return fail(sent.error());
     }
     if (!r || *r != TlsEngine::need_input) co_return r;

@@ -108,6 +108,7 @@ void check_tls_flags(bool applies, std::string_view why_not) {
   }
   if (!applies) throw UsageError(fmt::format("--tls {}", why_not));
   if (!f.pin.empty() && !parse_pin(f.pin)) throw UsageError(fmt::format("--tls-pin '{}': {}", text_escape(f.pin), describe(make_error_code(TlsErrc::bad_pin))));
+  if (f.cert.empty() != f.key.empty()) throw UsageError("--cert and --key go together");
   if (!f.pin.empty() && f.insecure) throw UsageError("--tls-pin and -k/--insecure contradict each other");
   (void)alpn_list(f.alpn);
 }

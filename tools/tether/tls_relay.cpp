@@ -7,6 +7,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <cerrno>
 #include <mutex>
@@ -46,7 +47,10 @@ class Shared {
   void fail(std::error_code ec, const char* context, bool idle = false) {
     {
       std::lock_guard lock(mutex_);
-      if (!error_) {
+      // A TLS alert explains a write that failed because the peer closed: it wins.
+      const bool explains = error_ && context_ == "write" && error_.category() != tls_category() &&
+                            ec.category() == tls_category();
+      if (!error_ || explains) {
         error_ = ec;
         context_ = context;
         idle_expired_ = idle;
@@ -195,11 +199,21 @@ RelayStats relay_tls(TlsStream& tls, const StreamRelayOptions& options) {
   if (peer_done && interactive && !shared.stdin_done) shared.stop();
   if (!peer_done) {
     // An error or timeout: wake a writer blocked on a peer that stopped reading.
-    (void)tls.tcp().shutdown(Shutdown::both);
+    (void)tls.tcp().shutdown(Shutdown::write);
   }
   up.join();
   if (peer_done && !shared.stdin_done) (void)tls.shutdown(std::chrono::seconds(1));
   shared.fill(stats);
+  if (stats.error && stats.error_context == "write" && stats.error.category() != tls_category()) {
+    // A write failed because the peer closed: an alert it sent first names the reason (TLS 1.3
+    // servers refuse a client certificate after the client's handshake has completed).
+    std::array<std::byte, 4096> sink;
+    auto n = tls.read_some(sink, Deadline(std::chrono::milliseconds(0)));
+    if (!n && n.error().category() == tls_category()) {
+      stats.error = n.error();
+      stats.error_context = "read";
+    }
+  }
   stats.duration = Clock::now() - start;
   return stats;
 }
