@@ -189,6 +189,7 @@ class TlsStream {
   static Result<TlsStream> handshake(TcpStream tcp, std::unique_ptr<detail::TlsEngine> engine,
                                      Deadline deadline);
   Status flush(Deadline deadline);
+  Status flush_locked(Deadline deadline);
   TcpStream tcp_;
   std::unique_ptr<detail::TlsEngine> engine_;
   std::unique_ptr<Locks> locks_;

@@ -26,6 +26,8 @@ struct AsyncTlsState {
   std::unique_ptr<TlsEngine> engine;
   TlsInfo info;
   std::vector<std::byte> out;  // allocated on the first flush
+  std::size_t sent = 0;        // out[sent, size) is taken from the engine and not yet written:
+  std::size_t size = 0;        // a flush cut short (deadline, cancel) leaves it for the next
   bool flushing = false;       // a flush is writing `out`
   std::vector<FlushWaiter*> waiters;  // writers waiting for that flush to end
 };
@@ -69,13 +71,19 @@ Task<Status> flush(State s, Deadline deadline, bool wait = true) {
   s->flushing = true;
   Status result;
   if (s->out.empty()) s->out.resize(out_chunk);
-  while (s->engine->output_pending() > 0) {
-    const std::size_t n = s->engine->take_output(s->out);
-    auto w = co_await s->tcp.write_all(std::span<const std::byte>(s->out.data(), n), deadline);
+  for (;;) {
+    if (s->sent == s->size) {
+      s->sent = 0;
+      s->size = s->engine->take_output(s->out);
+      if (s->size == 0) break;
+    }
+    auto w = co_await s->tcp.write_some(
+        std::span<const std::byte>(s->out.data() + s->sent, s->size - s->sent), deadline);
     if (!w) {
       result = fail(w.error());
       break;
     }
+    s->sent += *w;
   }
   s->flushing = false;
   wake_waiters(*s);
@@ -115,7 +123,7 @@ Task<Result<std::size_t>> read_task(State s, std::span<std::byte> buf, Deadline 
   if (!s || !s->engine) co_return fail(Errc::closed);
   for (;;) {
     auto r = s->engine->read(buf);
-    if (s->engine->output_pending() > 0) {
+    if (s->engine->output_pending() > 0 || s->sent < s->size) {
       auto sent = co_await flush(s, deadline, false);
       if (!sent) co_return fail(sent.error());
     }
@@ -147,7 +155,9 @@ Task<Status> write_all_task(State s, std::span<const std::byte> buf, Deadline de
 
 Task<Status> shutdown_task(State s, Deadline deadline) {
   if (!s || !s->engine) co_return fail(Errc::closed);
-  if (s->engine->sent_close_notify()) co_return Status{};
+  if (s->engine->sent_close_notify() && s->engine->output_pending() == 0 && s->sent == s->size) {
+    co_return Status{};
+  }
   (void)s->engine->send_close_notify();
   auto sent = co_await flush(s, deadline);
   if (!sent) co_return sent;

@@ -8,6 +8,7 @@
 #include <tether/tls.hpp>
 
 #include <array>
+#include <atomic>
 #include <mutex>
 #include <vector>
 
@@ -23,7 +24,12 @@ constexpr std::size_t out_chunk = 80 * 1024;  // one 64 KiB write plus its recor
 struct TlsStream::Locks {
   std::mutex engine;
   std::mutex send;
+  // Ciphertext taken from the engine, [sent, size) not yet written: a write cut short by its
+  // deadline keeps the rest here for the next flush (a record must never lose bytes).
   std::vector<std::byte> out;  // guarded by `send`
+  std::size_t sent = 0;
+  std::size_t size = 0;
+  std::atomic<bool> unsent{false};
 };
 
 TlsStream::TlsStream() noexcept = default;
@@ -73,17 +79,23 @@ Result<TlsStream> TlsStream::handshake(TcpStream tcp, std::unique_ptr<TlsEngine>
 
 Status TlsStream::flush(Deadline deadline) {
   std::lock_guard send(locks_->send);
-  if (locks_->out.empty()) locks_->out.resize(out_chunk);
+  return flush_locked(deadline);
+}
+
+Status TlsStream::flush_locked(Deadline deadline) {
+  Locks& l = *locks_;
+  if (l.out.empty()) l.out.resize(out_chunk);
   for (;;) {
-    std::size_t n = 0;
-    {
-      std::lock_guard lock(locks_->engine);
-      n = engine_->take_output(locks_->out);
+    if (l.sent == l.size) {
+      std::lock_guard lock(l.engine);
+      l.sent = 0;
+      l.size = engine_->take_output(l.out);
     }
-    if (n == 0) return {};
-    if (auto st = tcp_.write_all(std::span<const std::byte>(locks_->out.data(), n), deadline); !st) {
-      return st;
-    }
+    l.unsent = l.sent < l.size;
+    if (!l.unsent) return {};
+    auto n = tcp_.write_some(std::span<const std::byte>(l.out.data() + l.sent, l.size - l.sent), deadline);
+    if (!n) return fail(n.error());  // what is left stays queued
+    l.sent += *n;
   }
 }
 
@@ -96,10 +108,16 @@ Result<std::size_t> TlsStream::read_some(std::span<std::byte> buf, Deadline dead
     {
       std::lock_guard lock(locks_->engine);
       r = engine_->read(buf);
-      to_send = engine_->output_pending() > 0;  // e.g. a KeyUpdate answer
+      // A KeyUpdate answer, or records the writing thread has not sent yet.
+      to_send = engine_->output_pending() > 0 || locks_->unsent.load();
     }
     if (to_send) {
-      if (auto st = flush(deadline); !st) return fail(st.error());
+      // Never wait behind the writing thread (two peers both writing would deadlock): its flush
+      // loops until the engine is empty, so it takes these bytes too.
+      std::unique_lock send(locks_->send, std::try_to_lock);
+      if (send.owns_lock()) {
+        if (auto st = flush_locked(deadline); !st) return fail(st.error());
+      }
     }
     if (!r || *r != TlsEngine::need_input) return r;
     auto n = tcp_.read_some(in, deadline);
