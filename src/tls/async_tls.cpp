@@ -124,8 +124,8 @@ Task<Result<std::size_t>> read_task(State s, std::span<std::byte> buf, Deadline 
   for (;;) {
     auto r = s->engine->read(buf);
     if (s->engine->output_pending() > 0 || s->sent < s->size) {
-      auto sent = co_await flush(s, deadline, false);
-      if (!sent) co_return fail(sent.error());
+      // A failed send does not stop the read: an alert the peer sent first says why it left.
+      (void)co_await flush(s, deadline, false);
     }
     if (!r || *r != TlsEngine::need_input) co_return r;
     auto more = co_await feed(s, deadline);

@@ -115,9 +115,9 @@ Result<std::size_t> TlsStream::read_some(std::span<std::byte> buf, Deadline dead
       // Never wait behind the writing thread (two peers both writing would deadlock): its flush
       // loops until the engine is empty, so it takes these bytes too.
       std::unique_lock send(locks_->send, std::try_to_lock);
-      if (send.owns_lock()) {
-        if (auto st = flush_locked(deadline); !st) return fail(st.error());
-      }
+      // A failed send does not stop the read: what the peer sent before it left (an alert
+      // naming why) is still to be read; the writer meets the error on its next write.
+      if (send.owns_lock()) (void)flush_locked(deadline);
     }
     if (!r || *r != TlsEngine::need_input) return r;
     auto n = tcp_.read_some(in, deadline);

@@ -60,9 +60,10 @@ int handshake_failed(const EventLog& log, std::string_view who, std::error_code 
   return exit_failure;
 }
 
-int relay_over(TlsStream& tls, const CommonOptions& common, const EventLog& log) {
+int relay_over(TlsStream& tls, const CommonOptions& common, std::optional<std::chrono::milliseconds> idle,
+               const EventLog& log) {
   StreamRelayOptions ro;
-  ro.idle_timeout = common.timeout();
+  ro.idle_timeout = idle;
   RelayStats stats = relay_tls(tls, ro);
   emit_closed(log, common.proto(), stats, &tls.tcp());
   (void)tls.close(std::chrono::seconds(1));
@@ -134,7 +135,7 @@ int tls_connect_session(TcpStream tcp, std::string_view host, std::string_view t
                                 earliest(deadline, Deadline(handshake_limit)));
   if (!tls) return handshake_failed(log, target, tls.error());
   emit_tls(log, tls->info(), nullptr);
-  return relay_over(*tls, common, log);
+  return relay_over(*tls, common, common.timeout(), log);
 }
 
 bool prepare_tls_server(const ListenSettings& s) {
@@ -179,7 +180,7 @@ int tls_serve_session(TcpStream tcp, const Endpoint& peer, const ListenSettings&
   auto tls = TlsStream::accept(std::move(tcp), *server_context(), limit);
   if (!tls) return handshake_failed(s.log, peer.to_string(), tls.error());
   emit_tls(s.log, tls->info(), &peer);
-  return relay_over(*tls, s.common, s.log);
+  return relay_over(*tls, s.common, s.keep.idle_timeout, s.log);
 }
 
 void emit_tls(const EventLog& log, const TlsInfo& i, const Endpoint* peer) {

@@ -44,7 +44,7 @@ class Shared {
     std::uint64_t one = 1;
     [[maybe_unused]] auto n = ::write(stop_fd_, &one, sizeof one);
   }
-  void fail(std::error_code ec, const char* context, bool idle = false) {
+  void fail(std::error_code ec, const char* context, bool idle = false, bool stop_now = true) {
     {
       std::lock_guard lock(mutex_);
       // A TLS alert explains a write that failed because the peer closed: it wins.
@@ -56,7 +56,7 @@ class Shared {
         idle_expired_ = idle;
       }
     }
-    stop();
+    if (stop_now) stop();
   }
   void fail_idle() { fail(std::make_error_code(std::errc::timed_out), "idle", true); }
   void mark_closed(Closer who) noexcept {
@@ -117,6 +117,13 @@ class Shared {
   bool idle_expired_ = false;
 };
 
+void write_failed(Shared& shared, std::error_code ec) {
+  if (ec == std::errc::timed_out) return shared.fail_idle();
+  // The peer closed: the reader goes on to the alert or the end that says why (it ends soon).
+  const bool peer_gone = ec == std::errc::broken_pipe || ec == std::errc::connection_reset;
+  shared.fail(ec, "write", false, !peer_gone);
+}
+
 /// stdin -> TLS. At stdin's end: close_notify and FIN.
 void pump_stdin(TlsStream& tls, int in_fd, Shared& shared) {
   std::vector<std::byte> buf(chunk_size);
@@ -134,15 +141,12 @@ void pump_stdin(TlsStream& tls, int in_fd, Shared& shared) {
     if (n == 0) {
       shared.mark_closed(Closer::local);
       shared.stdin_done = true;
-      if (auto st = tls.shutdown(shared.write_deadline()); !st) shared.fail(st.error(), "write");
+      if (auto st = tls.shutdown(shared.write_deadline()); !st) write_failed(shared, st.error());
       return;
     }
     auto st = tls.write_all(std::span<const std::byte>(buf.data(), static_cast<std::size_t>(n)),
                             shared.write_deadline());
-    if (!st) {
-      if (st.error() == std::errc::timed_out) return shared.fail_idle();
-      return shared.fail(st.error(), "write");
-    }
+    if (!st) return write_failed(shared, st.error());
     shared.bytes_out += static_cast<std::uint64_t>(n);
     shared.touch();
   }
