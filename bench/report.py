@@ -207,6 +207,19 @@ def write(meta, records, out):
         c = transfer.configs[0]
         r = ratio(transfer.median(c, "tether", "mb_per_s"), transfer.median(c, "ncat", "mb_per_s"))
         targets.append(("file transfer: tether connect vs ncat", ">= 1.20", r, r is not None and r >= 1.2))
+    tls = Table(records, "tls")
+    if tls.configs:
+        section_simple(md, tls, "TLS bulk: CLIENT < file into a TLS sink",
+                       "TLS 1.3, one cipher suite forced on every side; `tether connect --tls` / `listen --tls "
+                       "--discard`, `openssl s_client` / `s_server -quiet`, `socat OPENSSL`; wall time from start to "
+                       "exit (handshake included). kTLS is not used (no `tls` ULP on this kernel).",
+                       "mb_per_s", "MB/s", ".0f", "tether -> tether")
+        c = tls.configs[0]
+        for name, a, b in (("client: tether vs socat, into openssl s_server", "tether -> openssl", "socat -> openssl"),
+                           ("server: tether vs openssl s_server, from socat", "socat -> tether", "socat -> openssl"),
+                           ("pair: tether vs socat", "tether -> tether", "socat -> socat")):
+            r = ratio(tls.median(c, a, "mb_per_s"), tls.median(c, b, "mb_per_s"))
+            targets.append((f"TLS bulk {name}", ">= 1.00", r, r is not None and r >= 1.0))
     lat = Table(records, "latency")
     if lat.configs:
         for metric, name in (("p50_us", "p50"), ("p99_us", "p99")):

@@ -25,7 +25,7 @@ QUICK = os.environ.get("BENCH_QUICK", "0") == "1"
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "1" if QUICK else "3"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "1" if QUICK else "3"))
 WARMUP = 0.2 if QUICK else 0.5
-ONLY = set(os.environ.get("BENCH_ONLY", "echo bulk transfer latency connect udp micro").split())
+ONLY = set(os.environ.get("BENCH_ONLY", "echo bulk transfer tls latency connect udp micro").split())
 NCPU = os.cpu_count() or 1
 SERVER_CPU, CLIENT_CPU = "0", ("1" if NCPU > 1 else "0")
 
@@ -241,6 +241,58 @@ class Bench:
                             seconds=wall, exit=r.returncode)
                 log(f"file  [{rnd + 1}/{ROUNDS}] {name:7s} {mbs:8.0f} MB/s")
 
+    # ---- TLS bulk: CLIENT < file into a TLS sink, the same cipher everywhere ------------------------
+    def run_tls(self):
+        """tether, openssl s_server/s_client and socat OPENSSL, each as client and server of a TLS
+        transfer of one file; TLS 1.3 with TLS_AES_128_GCM_SHA256 forced on every side."""
+        mib = 64 if QUICK else 256
+        path = self.build / "bench-tls.bin"
+        if not path.exists() or path.stat().st_size != mib << 20:
+            block = os.urandom(1 << 20)
+            with open(path, "wb") as f:
+                for _ in range(mib):
+                    f.write(block)
+        cert, key = self.build / "bench-tls-cert.pem", self.build / "bench-tls-key.pem"
+        if not cert.exists():
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                            "-keyout", str(key), "-out", str(cert), "-days", "30", "-subj", "/CN=localhost",
+                            "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"], check=True, capture_output=True)
+        suite = "TLS_AES_128_GCM_SHA256"
+        env_cipher = {**os.environ, "OPENSSL_CONF": str(self.build / "bench-tls-openssl.cnf")}
+        (self.build / "bench-tls-openssl.cnf").write_text(
+            "openssl_conf = c\n[c]\nssl_conf = s\n[s]\nsystem_default = d\n[d]\nCiphersuites = " + suite + "\n")
+        servers = {
+            "tether": lambda p: [self.tether, "listen", "--tls", "--cert", str(cert), "--key", str(key), "--discard",
+                                 "--threads", "1", "127.0.0.1", str(p)],
+            "openssl": lambda p: ["openssl", "s_server", "-quiet", "-accept", f"127.0.0.1:{p}", "-cert", str(cert),
+                                  "-key", str(key), "-ciphersuites", suite],
+            "socat": lambda p: ["socat", "-u", f"OPENSSL-LISTEN:{p},bind=127.0.0.1,reuseaddr,fork,cert={cert},"
+                                f"key={key},verify=0", "/dev/null"],
+        }
+        clients = {  # openssl s_client cannot be a client here: it exits at stdin's end before sending it
+            "tether": lambda p: [self.tether, "connect", "--tls", "--ca", str(cert), "127.0.0.1", str(p)],
+            "socat": lambda p: ["socat", "-u", "STDIN", f"OPENSSL:127.0.0.1:{p},verify=0"],
+        }
+        # Same server, different clients; same client, different servers.
+        pairs = [("tether", "tether"), ("tether", "openssl"), ("socat", "openssl"), ("socat", "tether"),
+                 ("socat", "socat")]
+        for rnd in range(ROUNDS):
+            for cli_name, srv_name in pairs:
+                if not all(n == "tether" or shutil.which(n) for n in (cli_name, srv_name)):
+                    continue
+                p = port()
+                with Server(servers[srv_name](p), p):
+                    with open(path, "rb") as f:
+                        t0 = time.monotonic()
+                        r = subprocess.run(["taskset", "-c", CLIENT_CPU] + clients[cli_name](p), stdin=f,
+                                           capture_output=True, timeout=120, env=env_cipher)
+                        wall = time.monotonic() - t0
+                mbs = (mib * 1.048576) / wall if r.returncode == 0 else 0
+                who = f"{cli_name} -> {srv_name}"
+                self.record(test="tls", config=f"{mib} MiB, {suite}", server=who, round=rnd, mb_per_s=mbs,
+                            seconds=wall, exit=r.returncode)
+                log(f"tls   [{rnd + 1}/{ROUNDS}] {who:18s} {mbs:8.0f} MB/s")
+
     # ---- latency: sockperf ping-pong against sockperf server and tether listen --sockperf -----------
     def run_latency(self):
         secs = str(max(1, round(SECONDS)))
@@ -285,7 +337,7 @@ class Bench:
         log(f"micro: {sum(1 for x in self.records if x.get('test') == 'micro')} benchmarks")
 
     def run(self):
-        steps = [("echo", self.run_echo), ("bulk", self.run_bulk), ("transfer", self.run_transfer),
+        steps = [("echo", self.run_echo), ("bulk", self.run_bulk), ("transfer", self.run_transfer), ("tls", self.run_tls),
                  ("latency", self.run_latency), ("connect", self.run_connect), ("udp", self.run_udp),
                  ("micro", self.run_micro)]
         for name, fn in steps:

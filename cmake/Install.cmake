@@ -24,7 +24,7 @@ install(FILES ${CMAKE_CURRENT_BINARY_DIR}/tetherConfig.cmake
 
 # pkg-config: `pkg-config --cflags --libs tether` links the shared library; with --static the
 # private dependencies of libtether.a come too.
-set(TETHER_PC_LIBS_PRIVATE "-pthread")
+set(TETHER_PC_LIBS_PRIVATE "-pthread -lssl -lcrypto")
 if(TETHER_LIBURING_LIBRARY)
   string(APPEND TETHER_PC_LIBS_PRIVATE " -luring")
 endif()

@@ -86,6 +86,10 @@ struct ServerOptions {
   ListenOptions listen;                         ///< backlog, v6_only (reuse_port is never set)
   AccessList access;                            ///< --allow / --deny
   std::function<void(const ServerEvent&)> on_event;
+  /// Optional: runs on each accepted client, on its loop, before the handler (a TLS handshake,
+  /// say): returns the stream the handler's Connection uses instead, or an error that closes the
+  /// client (event "closed", reason "handshake"). It must end within a bounded time.
+  std::function<Task<Result<AsyncTcpStream>>(AsyncTcpStream)> wrap;
 };
 
 namespace detail {

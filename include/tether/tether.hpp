@@ -7,6 +7,7 @@
 #include <tether/resolve.hpp>
 #include <tether/socket.hpp>
 #include <tether/tcp.hpp>
+#include <tether/tls.hpp>
 #include <tether/udp.hpp>
 #include <tether/version.hpp>
 

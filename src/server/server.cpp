@@ -103,6 +103,8 @@ void finish_connection(ServerLoop& ls, Connection& conn, AsyncTcpStream& stream,
 // only connections that end with unsent bytes pay for its frame.
 Task<void> final_flush(Connection& conn, Deadline deadline) { (void)co_await conn.flush(deadline); }
 
+}  // namespace
+
 // One per connection, for its whole life: keep its frame small (it is most of the memory of an
 // idle connection). The parameters are the connection's socket and peer address.
 Task<void> serve_connection(ServerLoop& ls, AsyncTcpStream stream, PeerAddress peer) {
@@ -123,6 +125,8 @@ Task<void> serve_connection(ServerLoop& ls, AsyncTcpStream stream, PeerAddress p
   }
   ls.connection_done();
 }
+
+namespace {
 
 Task<void> accept_loop(ServerLoop& ls) {
   ls.accepting = true;
@@ -186,7 +190,7 @@ void ServerLoop::admit(AsyncTcpStream stream, Endpoint peer) {
   if (target == this) {
     ++active;
     ++stats.connections;
-    loop.spawn(serve_connection(*this, std::move(stream), PeerAddress(peer)));
+    loop.spawn(serve_client(*this, std::move(stream), PeerAddress(peer)));
     return;
   }
   // Hand the socket to the other loop: it registers it with its own backend.
@@ -198,7 +202,7 @@ void ServerLoop::admit(AsyncTcpStream stream, Endpoint peer) {
     }
     ++target->active;
     ++target->stats.connections;
-    target->loop.spawn(serve_connection(*target, std::move(*s), PeerAddress(peer)));
+    target->loop.spawn(serve_client(*target, std::move(*s), PeerAddress(peer)));
   });
 }
 

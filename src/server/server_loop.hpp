@@ -58,6 +58,12 @@ struct __attribute__((visibility("hidden"))) ServerLoop {
   std::size_t next_target = 0;  // single acceptor: round-robin position
 };
 
+/// One client's whole life on `ls`: the handler on a Connection (server.cpp).
+Task<void> serve_connection(ServerLoop& ls, AsyncTcpStream stream, PeerAddress peer);
+/// What admit() spawns: ServerOptions::wrap first when set, then serve_connection
+/// (server_wrap.cpp).
+Task<void> serve_client(ServerLoop& ls, AsyncTcpStream stream, PeerAddress peer);
+
 struct __attribute__((visibility("hidden"))) ServerImpl {
   explicit ServerImpl(ServerOptions o) : options(std::move(o)) {}
 

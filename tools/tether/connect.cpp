@@ -3,6 +3,7 @@
 #include "options.hpp"
 #include "relay.hpp"
 #include "session.hpp"
+#include "tls_options.hpp"
 #include "trace_hooks.hpp"
 
 #include <tether/tcp.hpp>
@@ -94,6 +95,7 @@ int connect_stream(const ConnectArgs& a, const EventLog& log, Deadline deadline)
     return exit_failure;
   }
   emit_endpoints(log, "connected", c.proto(), stream->local_endpoint(), stream->peer_endpoint());
+  if (tls_flags().tls) return tls_connect_session(std::move(*stream), a.host, target, c, log, deadline);
   StreamRelayOptions ro;
   ro.idle_timeout = c.timeout();
   TraceSession trace(log, *stream, false);
@@ -149,6 +151,8 @@ int run_connect(const ConnectArgs& a) {
   const Deadline deadline = c.timeout() ? Deadline(*c.timeout()) : Deadline::never();
   const EventLog log(c.event_format());
   check_trace_applies(!c.udp && !c.is_unix(), "needs a TCP connection (not -u or --unix)");
+  check_tls_flags(!c.udp, "needs a stream (not -u)");
+  check_trace_applies(!tls_flags().tls, "does not apply to --tls");
   if (c.is_unix()) {
     if (!a.host.empty() || !a.port.empty()) throw UsageError("--unix PATH replaces HOST PORT");
     if (!c.source.empty() || !c.source_port.empty()) throw UsageError("-s/-p do not apply to --unix");
@@ -179,6 +183,7 @@ void add_connect_command(CLI::App& app) {
   add_common_options(*cmd, args->common, "Bind to this local address before connecting",
                      "Bind to this local port before connecting");
   add_trace_option(*cmd);
+  add_tls_client_options(*cmd);
   cmd->callback([args] { finish(run_connect(*args)); });
 }
 

@@ -5,6 +5,7 @@
 #include "commands.hpp"
 #include "relay.hpp"
 #include "session.hpp"
+#include "tls_options.hpp"
 #include "trace_hooks.hpp"
 #include "unix_cleanup.hpp"
 
@@ -106,6 +107,11 @@ int serve_stream(const ListenSettings& s) {
     }
     auto& stream = accepted->stream;
     emit_endpoints(s.log, "accepted", s.proto(), stream.local_endpoint(), accepted->peer);
+    if (tls_flags().tls) {
+      const int rc = tls_serve_session(std::move(stream), accepted->peer, s);
+      if (!s.keep_open) return rc;
+      continue;
+    }
     StreamRelayOptions ro;
     ro.idle_timeout = s.keep.idle_timeout;
     TraceSession trace(s.log, stream, true);
@@ -229,6 +235,13 @@ int run_listen(ListenArgs& a) {
   s.local = *local;
   check_trace_applies(!s.common.udp && !s.common.is_unix() && relay && !s.keep_open,
                       "needs one TCP connection relayed to stdin/stdout (not -u, --unix, -k or a serving mode)");
+  bool sockperf = false;
+  for (std::size_t i = 0; i < modes.size(); ++i) {
+    sockperf = sockperf || (a.mode_flags[i]->count() > 0 && std::string_view(modes[i].flag) == "--sockperf");
+  }
+  check_tls_flags(!s.common.udp && !sockperf, "needs a stream and a mode other than --sockperf");
+  check_trace_applies(!tls_flags().tls, "does not apply to --tls");
+  if (!prepare_tls_server(s)) return exit_failure;
   for (std::size_t i = 0; i < modes.size(); ++i) {
     if (a.mode_flags[i]->count() == 0) continue;
     // The modes refuse the server flags they cannot honour (serve_modes.cpp: refuse_flags);
@@ -247,7 +260,8 @@ int run_listen(ListenArgs& a) {
     return modes[i].run(s);
   }
   if (s.common.udp) return serve_datagrams(s);
-  return s.keep_open ? serve_stream_concurrently(s) : serve_stream(s);
+  // -k with --tls serves its clients one after another (the concurrent -k relay is plain only).
+  return s.keep_open && !tls_flags().tls ? serve_stream_concurrently(s) : serve_stream(s);
 }
 
 }  // namespace
@@ -298,6 +312,7 @@ void add_listen_command(CLI::App& app) {
                   "or io_uring (falls back to epoll, with a notice, where the kernel refuses it)")
       ->check(CLI::IsMember({"epoll", "io_uring"}).description(""))
       ->type_name("epoll|io_uring");
+  add_tls_server_options(*cmd);
   for (const auto& mode : listen_modes()) {
     CLI::Option* flag = cmd->add_flag(mode.flag, mode.help);
     for (CLI::Option* other : args->mode_flags) flag->excludes(other);  // one mode at a time

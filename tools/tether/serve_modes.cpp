@@ -1,5 +1,6 @@
 // serve_modes.cpp: tether listen --echo | --chat | --discard, on tether::Server (serve_modes.hpp).
 #include "serve_modes.hpp"
+#include "tls_options.hpp"
 
 #include "serve_udp.hpp"
 #include "unix_cleanup.hpp"
@@ -131,6 +132,7 @@ int serve_stream(const ListenSettings& s, Server::Handler handler) {
   o.access = access_list();
   if (f.accept_mode == "single") o.accept_mode = AcceptMode::single_acceptor;
   if (s.log.enabled()) o.on_event = [&s](const ServerEvent& ev) { emit(s, ev); };
+  install_tls(o, s);  // --tls: the handshake before each client's handler
   f.loops = f.threads != 0 ? f.threads : std::max(1u, std::thread::hardware_concurrency());
   Server server(std::move(o));
   auto where = server.listen();
