@@ -113,8 +113,11 @@ void add_relay_command(CLI::App& app) {
       ->type_name("SECS")
       ->check(positive_seconds());
   args->allow = cmd->add_option("--allow", f.allow, "Accept only clients in this address/CIDR (repeatable)")
-                    ->type_name("CIDR");
-  args->deny = cmd->add_option("--deny", f.deny, "Refuse clients in this address/CIDR (repeatable)")->type_name("CIDR");
+                    ->type_name("CIDR")
+                    ->allow_extra_args(false);
+  args->deny = cmd->add_option("--deny", f.deny, "Refuse clients in this address/CIDR (repeatable)")
+                   ->type_name("CIDR")
+                   ->allow_extra_args(false);
   args->proxy_protocol = cmd->add_option("--proxy-protocol", f.proxy_protocol,
                                          "Send a PROXY protocol header (v1 or v2) to the upstream first")
                              ->check(CLI::IsMember({"v1", "v2"}));
