@@ -1,5 +1,6 @@
 // tether listen [ADDRESS] PORT: accept a client and relay stdin/stdout with it (or a serving mode).
 #include "listen.hpp"
+#include "relay_listen_exec.hpp"
 #include "serve_modes.hpp"
 
 #include "commands.hpp"
@@ -33,6 +34,7 @@ struct ListenArgs {
   bool keep_open = false;
   CommonOptions common;
   std::vector<CLI::Option*> mode_flags;  // parallel to listen_modes()
+  ExecListenArgs exec;                   // -e/--exec, --sh-exec (relay_listen_exec.hpp)
 };
 
 /// The local endpoint from [ADDRESS] PORT, -s/-p or --unix; UsageError for bad input.
@@ -119,11 +121,13 @@ int run_listen(ListenArgs& a) {
   if (!local) return exit_failure;
   s.local = *local;
   const auto& modes = listen_modes();
-  check_trace_applies(!s.common.udp && !s.common.is_unix() && std::none_of(a.mode_flags.begin(), a.mode_flags.end(), [](auto* f) { return f->count() > 0; }),
+  check_trace_applies(!a.exec.requested() && !s.common.udp && !s.common.is_unix() && std::none_of(a.mode_flags.begin(), a.mode_flags.end(), [](auto* f) { return f->count() > 0; }),
                       "needs one TCP connection relayed to stdin/stdout (not -u, --unix or a serving mode)");
   for (std::size_t i = 0; i < modes.size(); ++i) {
+    if (a.mode_flags[i]->count() > 0 && a.exec.requested()) throw UsageError("--exec replaces the serving modes");
     if (a.mode_flags[i]->count() > 0) return modes[i].run(s);
   }
+  if (a.exec.requested()) return serve_exec(s, a.exec);
   return s.common.udp ? serve_datagrams(s) : serve_stream(s);
 }
 
@@ -167,6 +171,7 @@ void add_listen_command(CLI::App& app) {
   add_common_options(*cmd, args->common, "Local address to listen on (like ADDRESS)",
                      "Local port to listen on (like PORT)");
   add_trace_option(*cmd);
+  add_exec_options(*cmd, args->exec);
   for (const auto& mode : listen_modes()) {
     CLI::Option* flag = cmd->add_flag(mode.flag, mode.help);
     for (CLI::Option* other : args->mode_flags) flag->excludes(other);  // one mode at a time
