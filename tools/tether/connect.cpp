@@ -2,6 +2,7 @@
 #include "commands.hpp"
 #include "options.hpp"
 #include "relay.hpp"
+#include "relay_proxy_cli.hpp"
 #include "session.hpp"
 #include "trace_hooks.hpp"
 
@@ -26,6 +27,7 @@ struct ConnectArgs {
   std::string host;
   std::string port;
   CommonOptions common;
+  ProxyCliArgs proxy;  // --proxy... (relay_proxy_cli.hpp)
 };
 
 /// Where to bind before connecting (-s / -p), or nullopt. May narrow `family` to the source's.
@@ -87,7 +89,8 @@ int connect_stream(const ConnectArgs& a, const EventLog& log, Deadline deadline)
     if (failed) return exit_failure;
     target = host_port_text(a.host, a.port);
     trace_connect_start(log, a.host, a.port, co.family);
-    stream = TcpStream::connect(a.host, a.port, co);
+    stream = a.proxy.requested() ? connect_through_proxy(a.proxy, a.host, a.port, deadline, log)
+                                 : TcpStream::connect(a.host, a.port, co);
   }
   if (!stream) {
     log.error(fmt::format("connect to {}: {}", target, describe(stream.error())));
@@ -159,6 +162,7 @@ int run_connect(const ConnectArgs& a) {
     port_or_usage(a.port, "port");
     check_host_or_usage(a.host, a.port, "host");
   }
+  check_proxy_usage(a.proxy, !c.udp && !c.is_unix() && c.source.empty() && c.source_port.empty());
   return c.udp ? connect_datagram(a, log) : connect_stream(a, log, deadline);
 }
 
@@ -179,6 +183,7 @@ void add_connect_command(CLI::App& app) {
   add_common_options(*cmd, args->common, "Bind to this local address before connecting",
                      "Bind to this local port before connecting");
   add_trace_option(*cmd);
+  add_proxy_options(*cmd, args->proxy);
   cmd->callback([args] { finish(run_connect(*args)); });
 }
 
