@@ -2,6 +2,7 @@
 #include "commands.hpp"
 #include "options.hpp"
 #include "relay.hpp"
+#include "relay_netcat.hpp"
 #include "relay_proxy_cli.hpp"
 #include "session.hpp"
 #include "trace_hooks.hpp"
@@ -28,6 +29,7 @@ struct ConnectArgs {
   std::string port;
   CommonOptions common;
   ProxyCliArgs proxy;  // --proxy... (relay_proxy_cli.hpp)
+  bool probe = false;  // -z (relay_netcat.hpp)
 };
 
 /// Where to bind before connecting (-s / -p), or nullopt. May narrow `family` to the source's.
@@ -99,6 +101,8 @@ int connect_stream(const ConnectArgs& a, const EventLog& log, Deadline deadline)
   emit_endpoints(log, "connected", c.proto(), stream->local_endpoint(), stream->peer_endpoint());
   StreamRelayOptions ro;
   ro.idle_timeout = c.timeout();
+  ro.quit_after_eof = c.quit_after_eof();
+  ro.crlf = c.crlf;
   TraceSession trace(log, *stream, false);
   RelayStats stats = relay_stream(*stream, ro);
   trace.finish(stats);
@@ -140,7 +144,8 @@ int connect_datagram(const ConnectArgs& a, const EventLog& log) {
   DatagramRelayOptions ro;
   ro.connected = true;
   ro.idle_timeout = c.timeout();
-  ro.linger_after_eof = c.timeout() ? *c.timeout() : default_udp_linger;
+  ro.linger_after_eof = c.quit_after_eof() ? *c.quit_after_eof() : c.timeout() ? *c.timeout() : default_udp_linger;
+  ro.crlf = c.crlf;
   RelayStats stats = relay_datagrams(*socket, ro);
   emit_closed(log, c.proto(), stats, nullptr);
   return finish_relay(log, stats);
@@ -152,6 +157,10 @@ int run_connect(const ConnectArgs& a) {
   const Deadline deadline = c.timeout() ? Deadline(*c.timeout()) : Deadline::never();
   const EventLog log(c.event_format());
   check_trace_applies(!c.udp && !c.is_unix(), "needs a TCP connection (not -u or --unix)");
+  if (a.probe) {
+    if (a.proxy.requested()) throw UsageError("-z probes directly (not with --proxy)");
+    return probe_ports(a.host, a.port, c, log);
+  }
   if (c.is_unix()) {
     if (!a.host.empty() || !a.port.empty()) throw UsageError("--unix PATH replaces HOST PORT");
     if (!c.source.empty() || !c.source_port.empty()) throw UsageError("-s/-p do not apply to --unix");
@@ -184,6 +193,7 @@ void add_connect_command(CLI::App& app) {
                      "Bind to this local port before connecting");
   add_trace_option(*cmd);
   add_proxy_options(*cmd, args->proxy);
+  cmd->add_flag("-z", args->probe, "Probe PORT or a range LOW-HIGH for listeners, sending nothing (-v shows each)");
   cmd->callback([args] { finish(run_connect(*args)); });
 }
 

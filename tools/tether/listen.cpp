@@ -89,6 +89,8 @@ int serve_stream(const ListenSettings& s) {
     emit_endpoints(s.log, "accepted", s.proto(), stream.local_endpoint(), accepted->peer);
     StreamRelayOptions ro;
     ro.idle_timeout = s.common.timeout();
+    ro.quit_after_eof = s.common.quit_after_eof();
+    ro.crlf = s.common.crlf;
     TraceSession trace(s.log, stream, true);
     RelayStats stats = relay_stream(stream, ro);
     trace.finish(stats);
@@ -105,7 +107,8 @@ int serve_datagrams(const ListenSettings& s) {
   DatagramRelayOptions ro;
   ro.connected = false;
   ro.idle_timeout = s.common.timeout();
-  ro.linger_after_eof = s.common.timeout();
+  ro.linger_after_eof = s.common.quit_after_eof() ? s.common.quit_after_eof() : s.common.timeout();
+  ro.crlf = s.common.crlf;
   ro.on_new_peer = [&](const Endpoint& peer) { emit_endpoints(s.log, "accepted", s.proto(), local, peer); };
   RelayStats stats = relay_datagrams(*socket, ro);
   emit_closed(s.log, s.proto(), stats, nullptr);
@@ -123,6 +126,8 @@ int run_listen(ListenArgs& a) {
   const auto& modes = listen_modes();
   check_trace_applies(!a.exec.requested() && !s.common.udp && !s.common.is_unix() && std::none_of(a.mode_flags.begin(), a.mode_flags.end(), [](auto* f) { return f->count() > 0; }),
                       "needs one TCP connection relayed to stdin/stdout (not -u, --unix or a serving mode)");
+  const bool serving = a.exec.requested() || std::any_of(a.mode_flags.begin(), a.mode_flags.end(), [](auto* f) { return f->count() > 0; });
+  if (serving && (s.common.quit_s >= 0 || s.common.crlf)) throw UsageError("-q and -C apply to the stdin relay, not to a serving mode or --exec");
   for (std::size_t i = 0; i < modes.size(); ++i) {
     if (a.mode_flags[i]->count() > 0 && a.exec.requested()) throw UsageError("--exec replaces the serving modes");
     if (a.mode_flags[i]->count() > 0) return modes[i].run(s);
