@@ -7,6 +7,7 @@ of stdout, then serves until killed. Loopback only.
   echo                     TCP echo, many clients (a thread each), echo until EOF, then close
   unix-echo PATH           the same on a Unix socket
   count                    read until EOF, then answer "got N" and close (half-close check)
+  hold                     read until EOF, then keep the connection open (30 s)
   head N                   record the first N bytes of each client to stdout as hex, one line each
   udp-echo                 UDP echo
   socks5 [USER PASS]       a SOCKS5 proxy (CONNECT; no auth, or user/password)
@@ -110,6 +111,14 @@ def count(c):
             break
         n += len(d)
     c.sendall(b"got %d\n" % n)
+    c.close()
+
+
+def hold(c):
+    while c.recv(65536):
+        pass
+    import time
+    time.sleep(30)
     c.close()
 
 
@@ -231,6 +240,8 @@ def main():
         serve(unix_listener(args[0]), echo)
     elif mode == "count":
         serve(tcp_listener(), count)
+    elif mode == "hold":
+        serve(tcp_listener(), hold)
     elif mode == "head":
         serve(tcp_listener(), head(int(args[0])))
     elif mode == "udp-echo":
