@@ -73,6 +73,8 @@ struct DatagramRelayOptions {
   /// Called when a datagram comes from a sender other than the previous one (listen -u).
   std::function<void(const Endpoint& peer)> on_new_peer;
   bool crlf = false;  ///< -C: every LF in a stdin datagram is sent as CRLF
+  /// When set, a datagram whose sender it refuses is dropped unseen (listen -u --allow/--deny).
+  std::function<bool(const Endpoint& peer)> admit;
 };
 
 /// -C: `in` with each LF not preceded by CR turned into CRLF; `last_cr` carries a CR that ended
