@@ -83,8 +83,10 @@ TEST(ListenExecTest, WithoutKeepOpenServesOneClientThenExits) {
 }
 
 TEST(ListenExecTest, AccessFlagsApply) {
-  Listening l = listen_exec({"-k", "--deny", "127.0.0.1", "--exec", "cat"});
-  EXPECT_EQ(exchange(l.port, "x"), "");
+  Listening l = listen_exec({"-k", "--deny", "127.0.0.1", "--sh-exec", "echo served"});
+  auto s = TcpStream::connect(Endpoint::ipv4_loopback(l.port), Deadline(5s));
+  ASSERT_TRUE(s);
+  EXPECT_EQ(read_all(*s), "");  // closed (or reset) at once: no child ran for it
   EXPECT_TRUE(l.process.wait_for_err_line("\"rejected\""));
 }
 

@@ -82,9 +82,8 @@ void add_common_options(CLI::App& cmd, CommonOptions& o, const std::string& sour
   cmd.add_flag("-v,--verbose", o.verbose, "Print events (listening, connected, closed...) on stderr");
   cmd.add_flag("--json", o.json, "Print events as JSON lines on stderr");
   // Netcat habits (relay_netcat.cpp documents them).
-  cmd.add_option("-q", o.quit_s, "After stdin's end, quit SECS later even if the peer has not closed (0: at once)")
-      ->type_name("SECS")
-      ->check(CLI::Range(0.0, 1e9));
+  numeric_flag(cmd.add_option("-q", o.quit_s, "After stdin's end, quit SECS later even if the peer has not closed (0: at once)"),
+               0, max_seconds, "SECS");
   cmd.add_flag("-C,--crlf", o.crlf, "Send stdin's line ends as CRLF");
   cmd.add_flag("-N", o.fin_on_eof, "Accepted for netcat users: FIN at stdin's end is already the default");
 }

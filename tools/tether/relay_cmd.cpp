@@ -24,6 +24,7 @@ struct RelayArgs {
   CLI::Option* proxy_protocol = nullptr;
   CLI::Option* proxy_auth = nullptr;
   CLI::Option* proxy_dns = nullptr;
+  CLI::Option* connect_timeout = nullptr;
 };
 
 void refuse_if(CLI::Option* flag, bool applies, std::string_view why) {
@@ -62,6 +63,10 @@ int run_relay(RelayArgs& args) {
   const bool proxied = s.a.kind == AddrKind::proxy || s.b.kind == AddrKind::proxy;
   refuse_if(args.proxy_auth, proxied, "applies to socks5:, socks4: and http-proxy: addresses");
   refuse_if(args.proxy_dns, proxied, "applies to socks5:, socks4: and http-proxy: addresses");
+  auto connects = [](const RelayAddress& x) {
+    return x.kind == AddrKind::tcp || x.kind == AddrKind::unix_connect || x.kind == AddrKind::proxy;
+  };
+  refuse_if(args.connect_timeout, connects(s.a) || connects(s.b), "applies to a tcp:, unix: or proxy address");
   if (!s.flags.proxy_auth.empty() && s.flags.proxy_auth.find(':') == std::string::npos) {
     throw UsageError("--proxy-auth expects USER:PASS");
   }
@@ -69,16 +74,6 @@ int run_relay(RelayArgs& args) {
   if (udp_server) return relay_udp(s);
   if (stream_server) return relay_serve_streams(s);
   return relay_two_connecting(s);
-}
-
-CLI::Validator positive_seconds() {
-  return CLI::Validator(
-      [](std::string& text) -> std::string {
-        double v = 0;
-        if (CLI::detail::lexical_cast(text, v) && v > 0 && v < 1e9) return {};
-        return "'" + text + "' is not a positive number of seconds";
-      },
-      "", "positive seconds");
 }
 
 }  // namespace
@@ -99,19 +94,17 @@ void add_relay_command(CLI::App& app) {
   cmd->add_option("A", args->a, "First address (the listening side, if any)");
   cmd->add_option("B", args->b, "Second address");
   auto& f = args->flags;
-  args->threads = cmd->add_option("--threads", f.threads, "Event loops for a stream listener (default: one per core)")
-                      ->type_name("N");
-  args->max_conns = cmd->add_option("--max-conns", f.max_conns, "Most clients (UDP: sessions) at once; 0: no limit")
-                        ->type_name("N");
-  cmd->add_option("--idle-timeout,-w", f.idle_s, "Close a flow (UDP: a session, default 60) idle this long")
-      ->type_name("SECS")
-      ->check(positive_seconds());
-  args->drain = cmd->add_option("--drain", f.drain_s, "On SIGINT/SIGTERM, let flows finish this long (default 5)")
-                    ->type_name("SECS")
-                    ->check(positive_seconds());
-  cmd->add_option("--connect-timeout", f.connect_timeout_s, "Deadline for opening the connecting side (default 10)")
-      ->type_name("SECS")
-      ->check(positive_seconds());
+  args->threads = numeric_flag(cmd->add_option("--threads", f.threads, "Event loops for a stream listener (default: one per core)"),
+                               1, 1024, "N", Number::integer);
+  args->max_conns = numeric_flag(cmd->add_option("--max-conns", f.max_conns, "Most clients (UDP: sessions) at once"),
+                                 1, 10'000'000, "N", Number::integer);
+  numeric_flag(cmd->add_option("--idle-timeout,-w", f.idle_s, "Close a flow (UDP: a session, default 60) idle this long"),
+               0.001, max_seconds, "SECS");
+  args->drain = numeric_flag(cmd->add_option("--drain", f.drain_s, "On SIGINT/SIGTERM, let flows finish this long (default 5)"),
+                             0, 3600, "SECS");
+  args->connect_timeout = numeric_flag(
+      cmd->add_option("--connect-timeout", f.connect_timeout_s, "Deadline for opening the connecting side (default 10)"),
+      0.001, max_seconds, "SECS");
   args->allow = cmd->add_option("--allow", f.allow, "Accept only clients in this address/CIDR (repeatable)")
                     ->type_name("CIDR")
                     ->allow_extra_args(false);
