@@ -113,11 +113,13 @@ void add_relay_command(CLI::App& app) {
                    ->allow_extra_args(false);
   args->proxy_protocol = cmd->add_option("--proxy-protocol", f.proxy_protocol,
                                          "Send a PROXY protocol header (v1 or v2) to the upstream first")
-                             ->check(CLI::IsMember({"v1", "v2"}));
+                             ->check(CLI::IsMember({"v1", "v2"}))
+                             ->type_name("VERSION");
   args->proxy_auth = cmd->add_option("--proxy-auth", f.proxy_auth, "USER:PASS for a proxy address")
                          ->type_name("USER:PASS");
   args->proxy_dns = cmd->add_option("--proxy-dns", f.proxy_dns, "Who resolves the target: remote (default) or local")
-                        ->check(CLI::IsMember({"local", "remote"}));
+                        ->check(CLI::IsMember({"local", "remote"}))
+                        ->type_name("WHERE");
   cmd->add_flag("-v,--verbose", f.verbose, "Print events on stderr");
   cmd->add_flag("--json", f.json, "Print events as JSON lines on stderr");
   cmd->callback([args] { finish(run_relay(*args)); });

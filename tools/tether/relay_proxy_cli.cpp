@@ -12,11 +12,13 @@ void add_proxy_options(CLI::App& connect, ProxyCliArgs& a) {
   connect.add_option("--proxy", a.proxy, "Connect through the proxy at HOST:PORT ('env': from ALL_PROXY/NO_PROXY)")
       ->type_name("HOST:PORT");
   a.type_flag = connect.add_option("--proxy-type", a.type, "socks5, socks4 or http (default: http)")
-                    ->check(CLI::IsMember({"socks5", "socks4", "http"}));
+                    ->check(CLI::IsMember({"socks5", "socks4", "http"}))
+                    ->type_name("TYPE");
   a.auth_flag = connect.add_option("--proxy-auth", a.auth, "Authenticate to the proxy (SOCKS5, HTTP Basic)")
                     ->type_name("USER:PASS");
   a.dns_flag = connect.add_option("--proxy-dns", a.dns, "Who resolves HOST: remote (the proxy, default) or local")
-                   ->check(CLI::IsMember({"local", "remote"}));
+                   ->check(CLI::IsMember({"local", "remote"}))
+                   ->type_name("WHERE");
 }
 
 void check_proxy_usage(const ProxyCliArgs& a, bool stream_tcp) {
