@@ -33,6 +33,7 @@
 #include <tether/error.hpp>
 
 #include <chrono>
+#include <memory>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
@@ -188,7 +189,8 @@ class Connection {
   friend class detail::BroadcastRoomOp;
   friend struct detail::ServerLoop;
 
-  // Allocated the first time the socket does not take a send() at once, then kept.
+  // Taken when bytes must wait (the socket did not take a send() at once, or writes complete
+  // later on this backend) and handed back to a per-thread spare list once written out.
   struct Output;
   struct IdleTimer : detail::TimerNode {
     Connection* conn;
@@ -206,6 +208,8 @@ class Connection {
   bool write_finished() noexcept;  // bookkeeping after a write completed; false on error
   void wake_waiters() noexcept;
   void touch() noexcept;
+  void take_output();               // out_ from the spare list, or a new one
+  void give_back_output() noexcept;  // out_ (idle, empty) to the spare list
   static void on_write(detail::ReadyNode& node) noexcept;
   static void on_idle(detail::TimerNode& node) noexcept;
   // Broadcast congestion (broadcast.cpp): after buffered_ changed, or on close.
@@ -223,7 +227,7 @@ class Connection {
   IdleTimer idle_;
   std::chrono::steady_clock::time_point last_active_;
   Link link_;
-  StallTimer stall_;
+  std::unique_ptr<StallTimer> stall_;  // made at the first congestion: idle connections stay small
   detail::BroadcastRoomOp* room_ = nullptr;  // this connection's sender, waiting for room
   bool congested_ = false;                   // counted in the server's congested receivers
   std::uint64_t bytes_in_ = 0;

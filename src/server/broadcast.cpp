@@ -49,15 +49,20 @@ void Connection::note_level() noexcept {
     congested_ = true;
     ++server.congested;
     if (o.stall_timeout.count() > 0) {
-      stall_.progress = progress();
-      stall_.at = loop_->loop.now() + o.stall_timeout;
-      impl_of(loop_->loop).timers.add(stall_);
+      if (!stall_) {
+        stall_ = std::make_unique<StallTimer>();
+        stall_->conn = this;
+        stall_->fire = &Connection::on_stall;
+      }
+      stall_->progress = progress();
+      stall_->at = loop_->loop.now() + o.stall_timeout;
+      impl_of(loop_->loop).timers.add(*stall_);
     }
     return;
   }
   if (!broken && buffered_ > o.low_watermark) return;
   congested_ = false;
-  if (stall_.armed()) impl_of(loop_->loop).timers.remove(stall_);
+  if (stall_ && stall_->armed()) impl_of(loop_->loop).timers.remove(*stall_);
   --server.congested;
   server.release_room();
 }

@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <memory>
 
 namespace tether::cli {
@@ -35,6 +36,7 @@ struct ListenArgs {
   std::string address;
   std::string port;
   bool keep_open = false;
+  std::string backend;  // --backend: epoll or io_uring, for the serving modes' event loops
   CommonOptions common;
   std::vector<CLI::Option*> mode_flags;  // parallel to listen_modes()
   CLI::App* cmd = nullptr;
@@ -194,6 +196,9 @@ void describe_server_flags(CLI::App& cmd) {
   if (auto* o = set("--drain", "Serving modes: on SIGINT/SIGTERM, let clients finish for SECS (default 5)")) {
     numeric_flag(o, 0, 3600, "SECS");
   }
+  if (auto* o = set("--max-line", "--chat: close a client whose line exceeds BYTES (default 65536)")) {
+    numeric_flag(o, 1, 64 << 20, "BYTES", Number::integer);
+  }
   if (auto* o = cmd.get_option_no_throw("--accept-mode")) {  // its error names the flag
     o->get_validator(0)->active(false);
     o->check(CLI::Validator(
@@ -226,6 +231,10 @@ int run_listen(ListenArgs& a) {
   const bool relay = !a.exec.requested() &&
                      std::none_of(a.mode_flags.begin(), a.mode_flags.end(), [](auto* f) { return f->count() > 0; });
   if (relay) apply_server_flags(a, s);
+  if (!a.backend.empty()) {
+    if (relay) throw UsageError("--backend applies to --echo, --chat, --discard and --sockperf");
+    ::setenv("TETHER_BACKEND", a.backend.c_str(), 1);  // read when the first event loop is made
+  }
   if (relay) {
     set_listening_backend("poll");  // the relays wait with poll(2)
   } else if (s.log.enabled()) {
@@ -303,6 +312,11 @@ void add_listen_command(CLI::App& app) {
                      "Local port to listen on (like PORT)");
   add_trace_option(*cmd);
   add_exec_options(*cmd, args->exec);
+  cmd->add_option("--backend", args->backend,
+                  "--echo/--chat/--discard/--sockperf: the event loops' I/O mechanism, epoll (default) "
+                  "or io_uring (falls back to epoll, with a notice, where the kernel refuses it)")
+      ->check(CLI::IsMember({"epoll", "io_uring"}).description(""))
+      ->type_name("epoll|io_uring");
   for (const auto& mode : listen_modes()) {
     CLI::Option* flag = cmd->add_flag(mode.flag, mode.help);
     for (CLI::Option* other : args->mode_flags) flag->excludes(other);  // one mode at a time
