@@ -3,7 +3,7 @@
 #   bench/run.sh                 the full grid (~12-15 minutes)
 #   BENCH_QUICK=1 bench/run.sh   a smoke run (~3 minutes): one round, short runs
 # Other knobs: BENCH_ROUNDS=N, BENCH_SECONDS=S (per measurement), BENCH_ONLY="echo bulk transfer
-# latency connect udp micro" (a subset), BENCH_BUILD=DIR (default build/bench).
+# latency connect udp micro relay" (a subset), BENCH_BUILD=DIR (default build/bench).
 # Writes bench/results/latest.md, latest.png and latest.jsonl (every raw measurement).
 # Method (issue 4): server pinned to CPU 0, client to CPU 1; rounds interleave the servers; each
 # figure is the median over rounds; comparisons are ratios measured in the same run.
@@ -14,4 +14,6 @@ if [ ! -x "$build/tools/tether/tether" ] || [ ! -x "$build/bench/peers/epoll_ech
   cmake --preset bench >/dev/null
   cmake --build --preset bench -j "$(nproc)"
 fi
-exec python3 bench/run.py --build "$build" "$@"
+python3 bench/run.py --build "$build" "$@"
+# The relay comparison (issue 11): tether relay vs socat (fork) vs a splice(2) relay.
+case " ${BENCH_ONLY:-relay} " in *" relay "*) python3 bench/relay_bench.py --build "$build" ;; esac

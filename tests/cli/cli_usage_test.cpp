@@ -141,7 +141,7 @@ TEST(cli, help_shows_human_types) {
 TEST(cli, every_numeric_flag_refuses_nan_inf_and_absurd_values) {
   const std::vector<std::vector<std::string>> commands = {
       {"connect"}, {"listen"}, {"bench", "rr"}, {"bench", "stream"}, {"bench", "connect"},
-      {"bench", "udp"}, {"ss"}, {"top"}, {"trace"}};
+      {"bench", "udp"}, {"ss"}, {"top"}, {"trace"}, {"relay"}};
   int checked = 0;
   for (const auto& command : commands) {
     auto help_args = command;
@@ -163,6 +163,7 @@ TEST(cli, every_numeric_flag_refuses_nan_inf_and_absurd_values) {
         if (command.front() == "bench") args.insert(args.end(), {"127.0.0.1", "9"});
         if (command.front() == "connect") args.insert(args.end(), {"127.0.0.1", "9"});
         if (command.front() == "listen") args.push_back("0");
+        if (command.front() == "relay") args.insert(args.end(), {"stdio", "tcp:127.0.0.1:9"});
         RunResult r = run_tether(args, {}, 5s);
         EXPECT_EQ(r.status, 2) << flag << " " << bad << ": " << r.err;
         EXPECT_EQ(lines_of(r.err).size(), 1u) << r.err;

@@ -12,6 +12,7 @@ namespace tether::cli {
 
 void add_connect_command(CLI::App& app);
 void add_listen_command(CLI::App& app);
+void add_relay_command(CLI::App& app);  ///< relay_cmd.cpp
 void add_bench_command(CLI::App& app);
 void add_ss_command(CLI::App& app);
 void add_top_command(CLI::App& app);

@@ -2,6 +2,8 @@
 #include "commands.hpp"
 #include "options.hpp"
 #include "relay.hpp"
+#include "relay_netcat.hpp"
+#include "relay_proxy_cli.hpp"
 #include "session.hpp"
 #include "tls_options.hpp"
 #include "trace_hooks.hpp"
@@ -27,6 +29,8 @@ struct ConnectArgs {
   std::string host;
   std::string port;
   CommonOptions common;
+  ProxyCliArgs proxy;  // --proxy... (relay_proxy_cli.hpp)
+  bool probe = false;  // -z (relay_netcat.hpp)
 };
 
 /// Where to bind before connecting (-s / -p), or nullopt. May narrow `family` to the source's.
@@ -88,7 +92,8 @@ int connect_stream(const ConnectArgs& a, const EventLog& log, Deadline deadline)
     if (failed) return exit_failure;
     target = host_port_text(a.host, a.port);
     trace_connect_start(log, a.host, a.port, co.family);
-    stream = TcpStream::connect(a.host, a.port, co);
+    stream = a.proxy.requested() ? connect_through_proxy(a.proxy, a.host, a.port, deadline, log)
+                                 : TcpStream::connect(a.host, a.port, co);
   }
   if (!stream) {
     log.error(fmt::format("connect to {}: {}", target, describe(stream.error())));
@@ -98,6 +103,8 @@ int connect_stream(const ConnectArgs& a, const EventLog& log, Deadline deadline)
   if (tls_flags().tls) return tls_connect_session(std::move(*stream), a.host, target, c, log, deadline);
   StreamRelayOptions ro;
   ro.idle_timeout = c.timeout();
+  ro.quit_after_eof = c.quit_after_eof();
+  ro.crlf = c.crlf;
   TraceSession trace(log, *stream, false);
   RelayStats stats = relay_stream(*stream, ro);
   trace.finish(stats);
@@ -139,7 +146,8 @@ int connect_datagram(const ConnectArgs& a, const EventLog& log) {
   DatagramRelayOptions ro;
   ro.connected = true;
   ro.idle_timeout = c.timeout();
-  ro.linger_after_eof = c.timeout() ? *c.timeout() : default_udp_linger;
+  ro.linger_after_eof = c.quit_after_eof() ? *c.quit_after_eof() : c.timeout() ? *c.timeout() : default_udp_linger;
+  ro.crlf = c.crlf;
   RelayStats stats = relay_datagrams(*socket, ro);
   emit_closed(log, c.proto(), stats, nullptr);
   return finish_relay(log, stats);
@@ -153,6 +161,13 @@ int run_connect(const ConnectArgs& a) {
   check_trace_applies(!c.udp && !c.is_unix(), "needs a TCP connection (not -u or --unix)");
   check_tls_flags(!c.udp, "needs a stream (not -u)");
   check_trace_applies(!tls_flags().tls, "does not apply to --tls");
+  if (tls_flags().tls && (a.probe || a.proxy.requested() || c.quit_s >= 0 || c.crlf)) {
+    throw UsageError("--tls does not combine with -z, --proxy, -q or -C yet");
+  }
+  if (a.probe) {
+    if (a.proxy.requested()) throw UsageError("-z probes directly (not with --proxy)");
+    return probe_ports(a.host, a.port, c, log);
+  }
   if (c.is_unix()) {
     if (!a.host.empty() || !a.port.empty()) throw UsageError("--unix PATH replaces HOST PORT");
     if (!c.source.empty() || !c.source_port.empty()) throw UsageError("-s/-p do not apply to --unix");
@@ -163,6 +178,7 @@ int run_connect(const ConnectArgs& a) {
     port_or_usage(a.port, "port");
     check_host_or_usage(a.host, a.port, "host");
   }
+  check_proxy_usage(a.proxy, !c.udp && !c.is_unix() && c.source.empty() && c.source_port.empty());
   return c.udp ? connect_datagram(a, log) : connect_stream(a, log, deadline);
 }
 
@@ -184,6 +200,8 @@ void add_connect_command(CLI::App& app) {
                      "Bind to this local port before connecting");
   add_trace_option(*cmd);
   add_tls_client_options(*cmd);
+  add_proxy_options(*cmd, args->proxy);
+  cmd->add_flag("-z", args->probe, "Probe PORT or a range LOW-HIGH for listeners, sending nothing (-v shows each)");
   cmd->callback([args] { finish(run_connect(*args)); });
 }
 

@@ -1,5 +1,6 @@
 // tether listen [ADDRESS] PORT: accept a client and relay stdin/stdout with it (or a serving mode).
 #include "listen.hpp"
+#include "relay_listen_exec.hpp"
 #include "serve_modes.hpp"
 
 #include "commands.hpp"
@@ -40,6 +41,7 @@ struct ListenArgs {
   CommonOptions common;
   std::vector<CLI::Option*> mode_flags;  // parallel to listen_modes()
   CLI::App* cmd = nullptr;
+  ExecListenArgs exec;                   // -e/--exec, --sh-exec (relay_listen_exec.hpp)
 };
 
 /// The local endpoint from [ADDRESS] PORT, -s/-p or --unix; UsageError for bad input.
@@ -114,6 +116,8 @@ int serve_stream(const ListenSettings& s) {
     }
     StreamRelayOptions ro;
     ro.idle_timeout = s.keep.idle_timeout;
+    ro.quit_after_eof = s.common.quit_after_eof();
+    ro.crlf = s.common.crlf;
     TraceSession trace(s.log, stream, true);
     RelayStats stats = relay_stream(stream, ro);
     trace.finish(stats);
@@ -129,7 +133,8 @@ int serve_datagrams(const ListenSettings& s) {
   DatagramRelayOptions ro;
   ro.connected = false;
   ro.idle_timeout = s.common.timeout();
-  ro.linger_after_eof = s.common.timeout();
+  ro.linger_after_eof = s.common.quit_after_eof() ? s.common.quit_after_eof() : s.common.timeout();
+  ro.crlf = s.common.crlf;
   ro.on_new_peer = [&](const Endpoint& peer) { emit_endpoints(s.log, "accepted", s.proto(), local, peer); };
   std::optional<Endpoint> last_denied;  // one "rejected" event per run of datagrams from a peer
   if (s.keep.access) {
@@ -218,7 +223,8 @@ int run_listen(ListenArgs& a) {
   s.keep_open = a.keep_open;
   s.log = EventLog(a.common.event_format());
   const auto& modes = listen_modes();
-  const bool relay = std::none_of(a.mode_flags.begin(), a.mode_flags.end(), [](auto* f) { return f->count() > 0; });
+  const bool relay = !a.exec.requested() &&
+                     std::none_of(a.mode_flags.begin(), a.mode_flags.end(), [](auto* f) { return f->count() > 0; });
   if (relay) apply_server_flags(a, s);
   if (!a.backend.empty()) {
     if (relay) throw UsageError("--backend applies to --echo, --chat, --discard and --sockperf");
@@ -236,6 +242,12 @@ int run_listen(ListenArgs& a) {
   check_trace_applies(!s.common.udp && !s.common.is_unix() && relay && !s.keep_open,
                       "needs one TCP connection relayed to stdin/stdout (not -u, --unix, -k or a serving mode)");
   bool sockperf = false;
+  if ((!relay || (s.keep_open && !s.common.udp)) && (s.common.quit_s >= 0 || s.common.crlf)) {
+    throw UsageError("-q and -C apply to the one-client stdin relay, not to -k, a serving mode or --exec");
+  }
+  if (tls_flags().tls && (a.exec.requested() || s.common.quit_s >= 0 || s.common.crlf)) {
+    throw UsageError("--tls does not combine with --exec, -q or -C yet");
+  }
   for (std::size_t i = 0; i < modes.size(); ++i) {
     sockperf = sockperf || (a.mode_flags[i]->count() > 0 && std::string_view(modes[i].flag) == "--sockperf");
   }
@@ -249,6 +261,7 @@ int run_listen(ListenArgs& a) {
     if (s.common.udp && s.keep_open) {
       throw UsageError(fmt::format("-k does not apply to {} -u (datagrams have no connections)", modes[i].flag));
     }
+    if (a.exec.requested()) throw UsageError("--exec replaces the serving modes");
     if (std::string_view(modes[i].flag) != "--sockperf") {
       if (s.common.udp && s.common.is_unix() && given(a, "--threads")) {
         throw UsageError("--threads does not apply to --unix -u (one socket: one loop)");
@@ -259,6 +272,7 @@ int run_listen(ListenArgs& a) {
     }
     return modes[i].run(s);
   }
+  if (a.exec.requested()) return serve_exec(s, a.exec);
   if (s.common.udp) return serve_datagrams(s);
   // -k with --tls serves its clients one after another (the concurrent -k relay is plain only).
   return s.keep_open && !tls_flags().tls ? serve_stream_concurrently(s) : serve_stream(s);
@@ -307,6 +321,7 @@ void add_listen_command(CLI::App& app) {
   add_common_options(*cmd, args->common, "Local address to listen on (like ADDRESS)",
                      "Local port to listen on (like PORT)");
   add_trace_option(*cmd);
+  add_exec_options(*cmd, args->exec);
   cmd->add_option("--backend", args->backend,
                   "--echo/--chat/--discard/--sockperf: the event loops' I/O mechanism, epoll (default) "
                   "or io_uring (falls back to epoll, with a notice, where the kernel refuses it)")

@@ -112,6 +112,7 @@ int main(int argc, char** argv) {
 
   tether::cli::add_connect_command(app);
   tether::cli::add_listen_command(app);
+  tether::cli::add_relay_command(app);
   tether::cli::add_bench_command(app);
   tether::cli::add_ss_command(app);
   tether::cli::add_top_command(app);

@@ -25,6 +25,11 @@ std::optional<std::chrono::milliseconds> CommonOptions::timeout() const {
   return std::chrono::milliseconds(static_cast<std::chrono::milliseconds::rep>(ms));
 }
 
+std::optional<std::chrono::milliseconds> CommonOptions::quit_after_eof() const {
+  if (quit_s < 0) return std::nullopt;
+  return std::chrono::milliseconds(static_cast<std::chrono::milliseconds::rep>(std::ceil(quit_s * 1000.0)));
+}
+
 const char* CommonOptions::proto() const noexcept {
   if (is_unix()) return udp ? "unix-dgram" : "unix";
   return udp ? "udp" : "tcp";
@@ -76,6 +81,11 @@ void add_common_options(CLI::App& cmd, CommonOptions& o, const std::string& sour
   cmd.add_option("-p,--source-port", o.source_port, port_help)->type_name("PORT");
   cmd.add_flag("-v,--verbose", o.verbose, "Print events (listening, connected, closed...) on stderr");
   cmd.add_flag("--json", o.json, "Print events as JSON lines on stderr");
+  // Netcat habits (relay_netcat.cpp documents them).
+  numeric_flag(cmd.add_option("-q", o.quit_s, "After stdin's end, quit SECS later even if the peer has not closed (0: at once)"),
+               0, max_seconds, "SECS");
+  cmd.add_flag("-C,--crlf", o.crlf, "Send stdin's line ends as CRLF");
+  cmd.add_flag("-N", o.fin_on_eof, "Accepted for netcat users: FIN at stdin's end is already the default");
 }
 
 std::uint16_t port_or_usage(std::string_view text, std::string_view what) {

@@ -43,11 +43,16 @@ struct CommonOptions {
   std::string source_port;        ///< -p PORT
   bool verbose = false;           ///< -v
   bool json = false;              ///< --json
+  double quit_s = -1;             ///< -q SECS: after stdin's end, wait at most this long (-1: not given)
+  bool crlf = false;              ///< -C/--crlf: stdin's LF becomes CRLF
+  bool fin_on_eof = false;        ///< -N: accepted for netcat users; FIN at stdin's end is the default
 
   IpFamily family() const noexcept;
   EventFormat event_format() const noexcept;
   /// -w as a duration, nullopt when not given.
   std::optional<std::chrono::milliseconds> timeout() const;
+  /// -q as a duration, nullopt when not given.
+  std::optional<std::chrono::milliseconds> quit_after_eof() const;
   bool is_unix() const noexcept { return !unix_path.empty(); }
   /// "tcp", "udp", "unix" or "unix-dgram": the protocol named in events.
   const char* proto() const noexcept;

@@ -51,6 +51,9 @@ struct StreamRelayOptions {
   int in_fd = 0;
   int out_fd = 1;
   std::optional<std::chrono::milliseconds> idle_timeout;
+  /// -q: after stdin's end, stop this long later even if the peer has not closed (nullopt: wait).
+  std::optional<std::chrono::milliseconds> quit_after_eof;
+  bool crlf = false;  ///< -C: every LF from stdin is sent as CRLF (CR LF stays CR LF)
 };
 
 /// Relays until both directions have ended, an error, or the idle timeout. Does not close the
@@ -69,9 +72,14 @@ struct DatagramRelayOptions {
   std::optional<std::chrono::milliseconds> linger_after_eof;
   /// Called when a datagram comes from a sender other than the previous one (listen -u).
   std::function<void(const Endpoint& peer)> on_new_peer;
+  bool crlf = false;  ///< -C: every LF in a stdin datagram is sent as CRLF
   /// When set, a datagram whose sender it refuses is dropped unseen (listen -u --allow/--deny).
   std::function<bool(const Endpoint& peer)> admit;
 };
+
+/// -C: `in` with each LF not preceded by CR turned into CRLF; `last_cr` carries a CR that ended
+/// the previous chunk.
+std::string to_crlf(std::string_view in, bool& last_cr);
 
 /// Relays datagrams until a timeout above or an error. A timeout is a clean end for datagrams.
 RelayStats relay_datagrams(UdpSocket& socket, const DatagramRelayOptions& options);

@@ -100,6 +100,12 @@ RelayStats relay_datagrams(UdpSocket& socket, const DatagramRelayOptions& option
         continue;
       }
       std::span<const std::byte> data(sbuf.data(), static_cast<std::size_t>(n));
+      std::string converted;
+      if (options.crlf) {
+        bool last_cr = false;
+        converted = to_crlf(std::string_view(reinterpret_cast<const char*>(sbuf.data()), data.size()), last_cr);
+        data = std::as_bytes(std::span(converted.data(), converted.size()));
+      }
       Result<std::size_t> sent = 0;
       if (options.connected) {
         sent = socket.send(data);

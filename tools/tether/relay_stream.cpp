@@ -95,6 +95,16 @@ class Shared {
 
   void touch() noexcept { last_activity_.store(Clock::now().time_since_epoch().count()); }
 
+  /// Waits up to `limit` for the stop signal; true when it came.
+  bool stopped_within(std::chrono::milliseconds limit) const {
+    pollfd p{stop_fd_, POLLIN, 0};
+    for (;;) {
+      int r = ::poll(&p, 1, static_cast<int>(limit.count()));
+      if (r < 0 && errno == EINTR) continue;
+      return r > 0;
+    }
+  }
+
   enum class Wake { ready, stopped, idle };
 
   /// Waits until `fd` has `events`, the stop signal, or the idle timeout.
@@ -188,8 +198,10 @@ FileSend pump_file(TcpStream& stream, int in_fd, Shared& shared) {
 }
 
 /// stdin -> socket. At stdin's end: FIN (shutdown write). A regular file goes by sendfile.
-void pump_stdin(TcpStream& stream, int in_fd, Shared& shared) {
-  if (in_fd >= 0 && pump_file(stream, in_fd, shared) == FileSend::done) return;
+void pump_stdin(TcpStream& stream, int in_fd, bool crlf, Shared& shared) {
+  if (in_fd >= 0 && !crlf && pump_file(stream, in_fd, shared) == FileSend::done) return;
+  bool last_cr = false;
+  std::string converted;
   std::vector<std::byte> buf(chunk_size);
   const int sock = stream.socket().fd();
   for (;;) {
@@ -205,6 +217,10 @@ void pump_stdin(TcpStream& stream, int in_fd, Shared& shared) {
     }
     if (n == 0) return finish_stdin(stream, shared);
     std::span<const std::byte> rest(buf.data(), static_cast<std::size_t>(n));
+    if (crlf) {
+      converted = to_crlf(std::string_view(reinterpret_cast<const char*>(buf.data()), rest.size()), last_cr);
+      rest = std::as_bytes(std::span(converted.data(), converted.size()));
+    }
     while (!rest.empty()) {
       auto w = shared.wait(sock, POLLOUT);
       if (w == Shared::Wake::stopped) return;
@@ -306,8 +322,15 @@ RelayStats relay_stream(TcpStream& stream, const StreamRelayOptions& options) {
   }
   const bool interactive = options.in_fd >= 0 && ::isatty(options.in_fd) == 1;
 
-  std::thread up([&] { pump_stdin(stream, options.in_fd, shared); });
+  std::thread up([&] {
+    pump_stdin(stream, options.in_fd, options.crlf, shared);
+    // -q: stdin has ended; give the peer that long to finish, then stop.
+    if (options.quit_after_eof && shared.stdin_done && !shared.stopped_within(*options.quit_after_eof)) {
+      shared.stop();
+    }
+  });
   bool peer_eof = pump_socket(stream, options.out_fd, shared);
+  if (shared.stdin_done) shared.stop();  // nothing left to send: wake a -q wait
   if (peer_eof && interactive && !shared.stdin_done) {
     // A terminal has nothing queued that could be lost: the peer's close ends the session.
     shared.stop();
@@ -318,6 +341,17 @@ RelayStats relay_stream(TcpStream& stream, const StreamRelayOptions& options) {
   shared.fill(stats);
   stats.duration = Clock::now() - start;
   return stats;
+}
+
+std::string to_crlf(std::string_view in, bool& last_cr) {
+  std::string out;
+  out.reserve(in.size() + in.size() / 16);
+  for (char c : in) {
+    if (c == '\n' && !last_cr) out += '\r';
+    out += c;
+    last_cr = c == '\r';
+  }
+  return out;
 }
 
 }  // namespace tether::cli
