@@ -55,6 +55,7 @@ class EventLoop;
 namespace detail {
 
 struct __attribute__((visibility("hidden"))) ServerLoop;  // private to the library
+struct __attribute__((visibility("hidden"))) Congestion;  // private to the library
 
 /// A peer address in 32 bytes instead of an Endpoint's 136: an IP address and port, or nothing
 /// (a Unix peer, which is almost always unnamed).
@@ -196,10 +197,6 @@ class Connection {
   struct Link : detail::ListHook {
     Connection* conn;
   };
-  struct StallTimer : detail::TimerNode {
-    Connection* conn;
-    std::uint64_t progress = 0;  // bytes written when it was armed
-  };
 
   detail::FdHandle* stream_handle() const noexcept { return stream_->handle_; }
   void start_write() noexcept;
@@ -211,6 +208,7 @@ class Connection {
   // Broadcast congestion (broadcast.cpp): after buffered_ changed, or on close.
   void note_level() noexcept;
   std::uint64_t progress() const noexcept;
+  detail::Congestion* congestion() noexcept;  // null until the output state exists
   static void on_stall(detail::TimerNode& node) noexcept;
 
   detail::ServerLoop* loop_;
@@ -223,9 +221,6 @@ class Connection {
   IdleTimer idle_;
   std::chrono::steady_clock::time_point last_active_;
   Link link_;
-  StallTimer stall_;
-  detail::BroadcastRoomOp* room_ = nullptr;  // this connection's sender, waiting for room
-  bool congested_ = false;                   // counted in the server's congested receivers
   std::uint64_t bytes_in_ = 0;
   std::uint64_t bytes_out_ = 0;
 };

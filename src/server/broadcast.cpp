@@ -7,6 +7,7 @@
 // congested receiver whose output makes no progress for stall_timeout is closed (slow-consumer).
 // Nothing here runs for a server that never broadcasts.
 #include "async/loop_impl.hpp"
+#include "server/broadcast.hpp"
 #include "server/server_loop.hpp"
 
 #include <tether/connection.hpp>
@@ -43,27 +44,35 @@ void Connection::note_level() noexcept {
   auto& server = loop_->server;
   const auto& o = server.options;
   const bool broken = error_ || !stream_->is_open();
-  if (broken && room_ != nullptr) std::exchange(room_, nullptr)->wake();  // its sender ends too
-  if (!congested_) {
+  if (broken && server.room_waiting.load() > 0) {
+    // This connection's own sender, if it waits for room, ends too.
+    loop_->room_waiters.for_each([this](detail::ListHook& h) {
+      auto* op = static_cast<detail::BroadcastRoomOp*>(static_cast<detail::ReadyNode*>(&h));
+      if (op->conn_ == this) op->wake();
+    });
+  }
+  detail::Congestion* c = congestion();
+  if (c == nullptr) return;  // nothing was ever buffered
+  if (!c->congested) {
     if (broken || buffered_ <= o.high_watermark || !server.broadcasting.load(std::memory_order_relaxed)) return;
-    congested_ = true;
+    c->congested = true;
     ++server.congested;
     if (o.stall_timeout.count() > 0) {
-      stall_.progress = progress();
-      stall_.at = loop_->loop.now() + o.stall_timeout;
-      impl_of(loop_->loop).timers.add(stall_);
+      c->progress = progress();
+      c->at = loop_->loop.now() + o.stall_timeout;
+      impl_of(loop_->loop).timers.add(*c);
     }
     return;
   }
   if (!broken && buffered_ > o.low_watermark) return;
-  congested_ = false;
-  if (stall_.armed()) impl_of(loop_->loop).timers.remove(stall_);
+  c->congested = false;
+  if (c->armed()) impl_of(loop_->loop).timers.remove(*c);
   --server.congested;
   server.release_room();
 }
 
 void Connection::on_stall(detail::TimerNode& node) noexcept {
-  auto& t = static_cast<StallTimer&>(node);
+  auto& t = static_cast<detail::Congestion&>(node);
   Connection& c = *t.conn;
   const auto now = c.progress();
   if (now != t.progress) {  // slow, not stuck: look again later
@@ -96,7 +105,6 @@ BroadcastRoomOp::BroadcastRoomOp(Connection& c) noexcept : conn_(&c) { run = &Br
 
 BroadcastRoomOp::~BroadcastRoomOp() {
   if (parked_) --conn_->loop_->server.room_waiting;
-  if (conn_->room_ == this) conn_->room_ = nullptr;
   ReadyNode::unlink();
 }
 
@@ -114,7 +122,6 @@ bool BroadcastRoomOp::await_suspend(std::coroutine_handle<> h) noexcept {
   }
   waiter_ = h;
   parked_ = true;
-  conn_->room_ = this;
   conn_->loop_->room_waiters.push_back(*this);
   return true;
 }
@@ -123,7 +130,6 @@ void BroadcastRoomOp::wake() noexcept {
   if (!parked_) return;
   parked_ = false;
   --conn_->loop_->server.room_waiting;
-  if (conn_->room_ == this) conn_->room_ = nullptr;
   impl_of(conn_->loop_->loop).schedule(*this);  // leaves room_waiters for the ready queue
 }
 

@@ -10,6 +10,7 @@
 //   send(): [direct write] --rest--> inflight (being written) + pending (queued behind it)
 //   buffered_ = unwritten bytes of inflight + pending
 #include "async/loop_impl.hpp"
+#include "server/broadcast.hpp"
 #include "server/server_loop.hpp"
 
 #include <tether/connection.hpp>
@@ -30,6 +31,7 @@ struct Connection::Output {
   std::vector<std::byte> inflight;
   std::vector<std::byte> pending;
   detail::FlushOp* flusher = nullptr;
+  detail::Congestion congestion;  // broadcast.cpp
 };
 
 Connection::Connection(detail::ServerLoop& loop, AsyncTcpStream& stream,
@@ -37,8 +39,6 @@ Connection::Connection(detail::ServerLoop& loop, AsyncTcpStream& stream,
     : loop_(&loop), stream_(&stream), peer_(&peer) {
   idle_.conn = this;
   idle_.fire = &Connection::on_idle;
-  stall_.conn = this;
-  stall_.fire = &Connection::on_stall;
   link_.conn = this;
   loop.connections.push_back(link_);
   // A fresh reading, not the loop's cached time: one poll can accept a backlog of connections
@@ -59,7 +59,7 @@ Connection::~Connection() {
     out_->op.unlink();
   }
   if (idle_.armed()) l.timers.remove(idle_);
-  if (stall_.armed()) l.timers.remove(stall_);
+  if (out_ && out_->congestion.armed()) l.timers.remove(out_->congestion);
   if (buffered_ > 0) {
     loop_->server.note_buffered(-static_cast<std::ptrdiff_t>(buffered_));
     loop_->buffered -= buffered_;
@@ -104,6 +104,8 @@ Status Connection::send(std::span<const std::byte> data) {
       out_->op.conn = this;
       out_->op.kind = detail::OpKind::write_all;
       out_->op.run = &Connection::on_write;
+      out_->congestion.conn = this;
+      out_->congestion.fire = &Connection::on_stall;
     }
     out_->inflight.assign(data.begin() + static_cast<std::ptrdiff_t>(direct.done), data.end());
     buffered_ = out_->inflight.size();
@@ -184,6 +186,8 @@ void Connection::close(std::error_code why) noexcept {
   wake_waiters();
   note_level();
 }
+
+detail::Congestion* Connection::congestion() noexcept { return out_ ? &out_->congestion : nullptr; }
 
 // Bytes the client has taken so far, including a background write still under way.
 std::uint64_t Connection::progress() const noexcept {
