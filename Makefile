@@ -2,12 +2,12 @@
 #   make demo    build and run a scripted session on loopback
 #   make test    build and run the whole test suite
 # Other targets: make (release build), make install PREFIX=DIR, make package (.deb), make docs,
-#                make bench, make test-sanitize, make fuzz, make checkheaders, make clean.
+#                make bench, make bench-uring, make test-sanitize, make fuzz, make checkheaders, make clean.
 
 PREFIX ?= /usr/local
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps release demo test test-sanitize bench fuzz install package docs checkheaders clean
+.PHONY: all deps release demo test test-sanitize bench bench-uring fuzz install package docs checkheaders clean
 
 all: release
 
@@ -39,6 +39,13 @@ bench:
 	@cmake --preset bench >/dev/null
 	@cmake --build --preset bench -j $(JOBS)
 	@bench/run.sh
+
+# The io_uring backend against epoll and the peers, with system calls per message (issue 9).
+bench-uring:
+	@scripts/install-deps.sh --bench
+	@cmake --preset bench >/dev/null
+	@cmake --build --preset bench -j $(JOBS)
+	@python3 bench/uring.py
 
 fuzz:
 	@scripts/install-deps.sh --fuzz

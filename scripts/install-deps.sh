@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian/Ubuntu packages tether needs to build, test and benchmark.
 #   scripts/install-deps.sh            build + test packages (the test peers: nc, ncat, socat, sockperf)
-#   scripts/install-deps.sh --bench    also the benchmark peers (Asio, libuv, iperf3, gnuplot)
+#   scripts/install-deps.sh --bench    also the benchmark peers (Asio, libuv, iperf3, gnuplot, strace)
 #   scripts/install-deps.sh --fuzz     also clang's fuzzer runtime
 #   scripts/install-deps.sh --docs     also Doxygen (make docs)
 #   scripts/install-deps.sh --check    print what is missing and exit 1 if anything is
@@ -11,7 +11,7 @@ build_pkgs=(cmake ninja-build g++ pkg-config netbase libcli11-dev libfmt-dev lib
             libbenchmark-dev liburing-dev libssl-dev)
 test_pkgs=(netcat-openbsd ncat socat sockperf python3 iproute2 iptables
            zsh groff-base dpkg-dev doxygen)  # completions, man pages, the .deb deps (dpkg-shlibdeps), make docs
-bench_pkgs=(libasio-dev libuv1-dev iperf3 gnuplot-nox)
+bench_pkgs=(libasio-dev libuv1-dev iperf3 gnuplot-nox strace)
 fuzz_pkgs=(clang-19 libclang-rt-19-dev)  # clang >= 19: std::expected with libstdc++
 docs_pkgs=(doxygen)
 

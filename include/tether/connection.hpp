@@ -33,6 +33,7 @@
 #include <tether/error.hpp>
 
 #include <chrono>
+#include <memory>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
@@ -55,7 +56,6 @@ class EventLoop;
 namespace detail {
 
 struct __attribute__((visibility("hidden"))) ServerLoop;  // private to the library
-struct __attribute__((visibility("hidden"))) Congestion;  // private to the library
 
 /// A peer address in 32 bytes instead of an Endpoint's 136: an IP address and port, or nothing
 /// (a Unix peer, which is almost always unnamed).
@@ -189,7 +189,8 @@ class Connection {
   friend class detail::BroadcastRoomOp;
   friend struct detail::ServerLoop;
 
-  // Allocated the first time the socket does not take a send() at once, then kept.
+  // Taken when bytes must wait (the socket did not take a send() at once, or writes complete
+  // later on this backend) and handed back to a per-thread spare list once written out.
   struct Output;
   struct IdleTimer : detail::TimerNode {
     Connection* conn;
@@ -197,18 +198,23 @@ class Connection {
   struct Link : detail::ListHook {
     Connection* conn;
   };
+  struct StallTimer : detail::TimerNode {
+    Connection* conn;
+    std::uint64_t progress = 0;  // bytes written when it was armed
+  };
 
   detail::FdHandle* stream_handle() const noexcept { return stream_->handle_; }
   void start_write() noexcept;
   bool write_finished() noexcept;  // bookkeeping after a write completed; false on error
   void wake_waiters() noexcept;
   void touch() noexcept;
+  void take_output();               // out_ from the spare list, or a new one
+  void give_back_output() noexcept;  // out_ (idle, empty) to the spare list
   static void on_write(detail::ReadyNode& node) noexcept;
   static void on_idle(detail::TimerNode& node) noexcept;
   // Broadcast congestion (broadcast.cpp): after buffered_ changed, or on close.
   void note_level() noexcept;
   std::uint64_t progress() const noexcept;
-  detail::Congestion* congestion() noexcept;  // null until the output state exists
   static void on_stall(detail::TimerNode& node) noexcept;
 
   detail::ServerLoop* loop_;
@@ -221,6 +227,9 @@ class Connection {
   IdleTimer idle_;
   std::chrono::steady_clock::time_point last_active_;
   Link link_;
+  std::unique_ptr<StallTimer> stall_;  // made at the first congestion: idle connections stay small
+  detail::BroadcastRoomOp* room_ = nullptr;  // this connection's sender, waiting for room
+  bool congested_ = false;                   // counted in the server's congested receivers
   std::uint64_t bytes_in_ = 0;
   std::uint64_t bytes_out_ = 0;
 };

@@ -73,6 +73,11 @@ class Backend {
 
   /// The buffer lent to read_borrowed operations: valid until the reader's next suspension.
   virtual std::span<std::byte> borrow_buffer() noexcept = 0;
+
+  /// True when stream writes (write_some, write_all) go to the kernel with the next poll()
+  /// instead of being tried at once: their start() returns false and they complete later, so a
+  /// caller must not hold one on its stack (Connection::send buffers the bytes instead).
+  virtual bool writes_complete_later() const noexcept { return false; }
 };
 
 /// The backend for this process: epoll, or io_uring when TETHER_BACKEND=io_uring asks for it and

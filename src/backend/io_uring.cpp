@@ -15,9 +15,10 @@
 // the error.
 // Order: at most one request per fd and direction is in the kernel; the others wait in the
 // handle's FIFO list, so two write_all never interleave and reads keep their order (as epoll).
-// Writes are tried at once with send(), as epoll's are (write_now): one the socket takes finishes
-// inside start(), at most 16 in a row per fd; what the socket cannot take goes to the kernel as
-// a SEND. Reads, accepts and connects always go through the ring.
+// Stream writes go to the ring as SENDs, submitted with the next poll's io_uring_enter, and
+// complete later (writes_complete_later); with TETHER_URING_SEND=inline, and for datagrams, they
+// are tried at once with send() as epoll's are (write_now), at most 16 in a row per fd. Reads,
+// accepts and connects always go through the ring.
 // Fairness: a completion resumes one operation; the next one goes to the kernel with the next
 // poll, so one busy fd cannot hold the loop.
 // Borrowed reads take a buffer from a ring of provided buffers (uring_buffers.hpp) when data
@@ -35,6 +36,8 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <system_error>
@@ -121,7 +124,9 @@ class UringBackend final : public Backend {
     op.state = OpState::waiting;
     f.waiters[d].push_back(op);
     if (f.inflight[d] != nullptr) return false;  // queued behind the one in the kernel
-    if (d == 1 && op.kind != OpKind::connect && f.streak < inline_budget && write_now(f, op)) {
+    const bool to_ring = ring_sends_ && (op.kind == OpKind::write_all || op.kind == OpKind::write_some);
+    if (d == 1 && op.kind != OpKind::connect && !to_ring && f.streak < inline_budget &&
+        write_now(f, op)) {
       return true;
     }
     if (op.kind == OpKind::recv_batch && f.streak < inline_budget && batch_now(f, op)) return true;
@@ -208,8 +213,14 @@ class UringBackend final : public Backend {
   /// is lent.
   std::span<std::byte> borrow_buffer() noexcept override { return {}; }
 
+  bool writes_complete_later() const noexcept override { return ring_sends_; }
+
  private:
-  explicit UringBackend(ReadySink& sink) : sink_(sink) { spare_.reserve(256); }
+  explicit UringBackend(ReadySink& sink) : sink_(sink) {
+    spare_.reserve(256);
+    const char* e = std::getenv("TETHER_URING_SEND");
+    ring_sends_ = !(e != nullptr && std::strcmp(e, "inline") == 0);
+  }
 
   void issue_new(UringFd& f, unsigned d) noexcept {
     IoOp& op = op_of(f.waiters[d].front());
@@ -217,7 +228,7 @@ class UringBackend final : public Backend {
     s->op = &op;
     s->fd = &f;
     s->kind = op.kind;
-    s->dir = static_cast<std::uint8_t>(d);
+    s->dir = d & 1U;
     s->used = true;
     s->awaited = s->spent = s->queued = false;
     // No opcode does recvmmsg: a batch waits for POLLIN, then makes the call (batch_now).
@@ -225,6 +236,7 @@ class UringBackend final : public Backend {
     s->cqe_flags = 0;
     f.inflight[d] = s;
     ++f.slots;
+    if (d == 1 && op.kind != OpKind::connect) ++ring_.stats().send_sqes;
     ring_.issue(*s);
   }
 
@@ -234,6 +246,7 @@ class UringBackend final : public Backend {
   bool write_now(UringFd& f, IoOp& op) noexcept {
     for (;;) {
       ssize_t n;
+      ++ring_.stats().sends;
       if (op.kind == OpKind::send_to) {
         n = ::sendto(f.fd, op.data, op.size, MSG_DONTWAIT | MSG_NOSIGNAL,
                      static_cast<const sockaddr*>(op.addr), op.addr_len);
@@ -260,7 +273,8 @@ class UringBackend final : public Backend {
 
   // One recvmmsg(MSG_DONTWAIT) for a batch receive: at once in start(), and again each time its
   // poll reports the socket readable. True: finished (result or ec set). False: nothing queued.
-  static bool take_batch(int fd, IoOp& op) noexcept {
+  bool take_batch(int fd, IoOp& op) noexcept {
+    ++ring_.stats().other_syscalls;
     auto got = try_recv_batch(fd, *reinterpret_cast<DatagramBatch*>(op.data));
     if (got && *got == 0) return false;
     if (got) {
@@ -297,6 +311,7 @@ class UringBackend final : public Backend {
     } else if (res == -EAGAIN && s.kind != OpKind::connect) {
       return Outcome::poll_first;  // a kernel that honours O_NONBLOCK: wait for readiness
     } else if (res == -EINTR || (res == -ENOBUFS && s.kind == OpKind::read_borrowed)) {
+      if (res == -ENOBUFS) ++ring_.stats().enobufs;
       return Outcome::again;  // interrupted, or every lent buffer is in use (given back soon)
     }
     if (res < 0) {
@@ -415,6 +430,7 @@ class UringBackend final : public Backend {
   }
 
   ReadySink& sink_;
+  bool ring_sends_ = true;  ///< stream writes as SEND requests (TETHER_URING_SEND=inline: send())
   Pool<UringFd> fds_;
   Pool<Slot> slots_;
   UringRing ring_;  // after the pools: the ring goes first

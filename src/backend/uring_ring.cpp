@@ -6,6 +6,7 @@
 
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -37,10 +38,28 @@ bool transient(int r) noexcept { return r == -EINTR || r == -EAGAIN || r == -EBU
 }  // namespace
 
 const char* UringRing::init(std::string& why) {
+  // TETHER_URING_SETUP=defer: one submitter thread, and completions run only when that thread
+  // enters (SINGLE_ISSUER | DEFER_TASKRUN, Linux 6.1). Created disabled: the loop's thread, often
+  // not the one that builds the loop, enables it on its first enter (ensure_enabled). Opt-in:
+  // such a ring cannot be entered by any other thread, so a loop destroyed by another thread than
+  // the one that ran it (tether listen's worker loops, AsyncUdpSocket owners) could not cancel
+  // its requests; and it measured no faster here (docs/design.md, bench/results/uring.md).
   io_uring_params p{};
-  p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN;
-  p.cq_entries = cq_entries;
-  int r = io_uring_queue_init_params(sq_entries, &ring_, &p);
+  const char* setup = std::getenv("TETHER_URING_SETUP");
+  int r = -EINVAL;
+  if (setup != nullptr && std::strcmp(setup, "defer") == 0) {
+    p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_SINGLE_ISSUER |
+              IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_R_DISABLED;
+    p.cq_entries = cq_entries;
+    r = io_uring_queue_init_params(sq_entries, &ring_, &p);
+    if (r == 0) single_issuer_ = true, enabled_ = false;
+  }
+  if (r == -EINVAL) {  // the default, or a kernel before 6.1
+    p = io_uring_params{};
+    p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN;
+    p.cq_entries = cq_entries;
+    r = io_uring_queue_init_params(sq_entries, &ring_, &p);
+  }
   if (r == -EINVAL) {  // a kernel before 5.19 lacks the last two flags
     p = io_uring_params{};
     p.flags = IORING_SETUP_CQSIZE;
@@ -78,9 +97,33 @@ const char* UringRing::init(std::string& why) {
   return nullptr;
 }
 
+bool UringRing::ensure_enabled() noexcept {
+  if (enabled_) return !single_issuer_ || static_cast<int>(::gettid()) == issuer_tid_;
+  // io_uring_enable_rings is declared by liburing 2.3 but not exported: the system call itself.
+  if (::syscall(__NR_io_uring_register, ring_.ring_fd, IORING_REGISTER_ENABLE_RINGS, nullptr, 0) <
+      0) {
+    fatal("enabling the ring", errno);
+  }
+  enabled_ = true;
+  issuer_tid_ = static_cast<int>(::gettid());
+  // The ring fd registered in this thread: io_uring_enter skips the fd table lookup. Only for a
+  // single-issuer ring: a registered index is valid in the registering thread alone.
+  (void)io_uring_register_ring_fd(&ring_);
+  return true;
+}
+
+int UringRing::enter_submit() noexcept {
+  ++stats_.enters;
+  return io_uring_submit(&ring_);
+}
+
 void UringRing::cancel_everything(Pool<Slot>& slots) noexcept {
   shutting_down_ = true;
   if (!have_ring_ || in_kernel_ == 0) return;
+  // Another thread owns this ring (a loop run on a worker thread, destroyed by the main one):
+  // this thread may not enter it. io_uring_queue_exit cancels what is left; the destructor keeps
+  // the buffers mapped in case the kernel is slow to let go of them.
+  if (!ensure_enabled()) return;
   cancel_request(wake_tag);
   slots.for_each([&](Slot& s) {
     if (s.used && !s.reaped) cancel_request(tag(&s));
@@ -88,6 +131,8 @@ void UringRing::cancel_everything(Pool<Slot>& slots) noexcept {
   for (int round = 0; in_kernel_ > 0 && round < 100; ++round) {
     __kernel_timespec ts{0, 10'000'000};
     io_uring_cqe* cqe = nullptr;
+    buffers_.publish();
+    ++stats_.enters;
     io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
     reap();
   }
@@ -95,6 +140,7 @@ void UringRing::cancel_everything(Pool<Slot>& slots) noexcept {
 
 UringRing::~UringRing() {
   if (!have_ring_) return;
+  if (const char* e = std::getenv("TETHER_URING_STATS"); e != nullptr && *e == '1') print_stats();
   if (in_kernel_ == 0) {
     buffers_.unregister(ring_);
   } else {
@@ -107,7 +153,9 @@ UringRing::~UringRing() {
 io_uring_sqe* UringRing::next_sqe() noexcept {
   for (int attempt = 0;; ++attempt) {
     if (io_uring_sqe* sqe = io_uring_get_sqe(&ring_)) return sqe;
-    int r = io_uring_submit(&ring_);  // the queue is full: hand it to the kernel
+    (void)ensure_enabled();
+    buffers_.publish();
+    int r = enter_submit();  // the queue is full: hand it to the kernel
     if (r < 0 && !transient(r)) fatal("io_uring_submit", -r);
     if (r < 0) reap();
     if (attempt > 1000) fatal("no submission slot", EBUSY);
@@ -136,6 +184,7 @@ void UringRing::on_wake(int res) noexcept {
   if (res == -EAGAIN) {
     wake_by_poll_ = true;  // an old kernel that returns EAGAIN for a non-blocking eventfd
   } else if (wake_by_poll_) {
+    ++stats_.other_syscalls;
     (void)::read(wakefd_, &wake_value_, sizeof wake_value_);
   }
   if (!shutting_down_) rearm_wake_ = true;  // armed again by the next wait
@@ -143,7 +192,7 @@ void UringRing::on_wake(int res) noexcept {
 
 void UringRing::wake() noexcept {
   std::uint64_t one = 1;
-  (void)::write(wakefd_, &one, sizeof one);
+  (void)::write(wakefd_, &one, sizeof one);  // any thread: not counted
 }
 
 void UringRing::issue(Slot& s) noexcept {
@@ -198,12 +247,29 @@ void UringRing::issue(Slot& s) noexcept {
     }
   }
   io_uring_sqe_set_data64(sqe, tag(&s));
+  s.sq_index = static_cast<std::uint16_t>(ring_.sq.sqe_tail - 1);  // io_uring_get_sqe advanced it
   s.reaped = false;
+  s.nopped = false;
   ++in_kernel_;
+}
+
+bool UringRing::unsubmitted(const Slot& s) const noexcept {
+  if (s.reaped) return false;
+  const auto head = static_cast<std::uint16_t>(ring_.sq.sqe_head);
+  const auto pending = static_cast<std::uint16_t>(ring_.sq.sqe_tail - ring_.sq.sqe_head);
+  if (static_cast<std::uint16_t>(s.sq_index - head) >= pending) return false;
+  const io_uring_sqe& sqe = ring_.sq.sqes[s.sq_index & ring_.sq.ring_mask];
+  return sqe.user_data == tag(const_cast<Slot*>(&s));
 }
 
 void UringRing::submit_and_wait(std::chrono::nanoseconds timeout) {
   if (rearm_wake_) arm_wake();
+  if (!ensure_enabled()) {
+    throw std::system_error(errno_code(EEXIST), "io_uring: another thread owns the ring");
+  }
+  buffers_.publish();
+  ++stats_.iterations;
+  ++stats_.enters;
   int r;
   if (timeout.count() == 0) {
     r = io_uring_submit_and_get_events(&ring_);
@@ -224,13 +290,27 @@ void UringRing::submit_and_wait(std::chrono::nanoseconds timeout) {
 void UringRing::cancel_and_wait(Slot* const* list, std::size_t n) noexcept {
   if (n == 0) return;
   for (std::size_t i = 0; i < n; ++i) {
-    list[i]->awaited = true;
-    cancel_request(tag(list[i]));  // behind the request itself if that is not submitted yet
+    Slot& s = *list[i];
+    s.awaited = true;
+    if (unsubmitted(s)) {
+      // The kernel has not seen it: it becomes a NOP, whose CQE reads as -ECANCELED. (Submitted
+      // with a cancel behind it, a read on a busy socket would complete before its cancel
+      // every time: an expired deadline would never end it.)
+      io_uring_sqe* sqe = &ring_.sq.sqes[s.sq_index & ring_.sq.ring_mask];
+      io_uring_prep_nop(sqe);
+      io_uring_sqe_set_data64(sqe, tag(&s));
+      s.nopped = true;
+    } else {
+      cancel_request(tag(&s));
+    }
   }
   for (;;) {
     bool all = true;
     for (std::size_t i = 0; i < n; ++i) all = all && list[i]->reaped;
     if (all) break;
+    if (!ensure_enabled()) fatal("cancel from a thread that does not own the ring", EEXIST);
+    buffers_.publish();
+    ++stats_.enters;
     int r = io_uring_submit_and_wait(&ring_, 1);
     if (r < 0 && !transient(r)) fatal("waiting for a cancelled request", -r);
     reap();
@@ -252,15 +332,32 @@ void UringRing::reap() noexcept {
       continue;
     }
     auto* s = reinterpret_cast<Slot*>(static_cast<std::uintptr_t>(t));
+    ++stats_.completions;
     s->reaped = true;
-    s->res = cqe->res;
-    s->cqe_flags = cqe->flags;
+    s->res = s->nopped ? -ECANCELED : cqe->res;
+    s->cqe_flags = s->nopped ? 0U : cqe->flags;
+    s->nopped = false;
     if (!s->awaited) {
       s->queued = true;
       completed_.push_back(s);
     }
   }
   io_uring_cq_advance(&ring_, n);
+}
+
+void UringRing::print_stats() const noexcept {
+  const UringStats& st = stats_;
+  const double it = st.iterations == 0 ? 1.0 : static_cast<double>(st.iterations);
+  const double done = st.completions == 0 ? 1.0 : static_cast<double>(st.completions);
+  const unsigned long long calls = st.enters + st.sends + st.other_syscalls;
+  std::fprintf(stderr,
+               "tether: io_uring stats: setup=%s iterations=%llu enters=%llu (%.2f/iteration) "
+               "completions=%llu (%.1f/iteration) enobufs=%llu inline_sends=%llu send_sqes=%llu "
+               "other_syscalls=%llu syscalls_per_completion=%.3f\n",
+               single_issuer_ ? "single_issuer+defer_taskrun" : "plain", st.iterations, st.enters,
+               static_cast<double>(st.enters) / it, st.completions,
+               static_cast<double>(st.completions) / it, st.enobufs, st.sends, st.send_sqes,
+               st.other_syscalls, static_cast<double>(calls) / done);
 }
 
 }  // namespace tether::detail::uring

@@ -50,6 +50,7 @@ struct MsgParts {
 };
 
 /// One request: it lives until its CQE has been read and handled, even when its op is gone.
+/// Kept at 48 bytes (one per connection with a read in flight counts in the idle memory).
 struct Slot {
   IoOp* op = nullptr;  ///< nullptr once abandoned or withdrawn: the CQE is only awaited, then dropped
   UringFd* fd = nullptr;
@@ -58,17 +59,31 @@ struct Slot {
   int res = 0;
   unsigned cqe_flags = 0;
   socklen_t addr_len = 0;
+  std::uint16_t sq_index = 0;  ///< its SQE's position (mod 2^16), to withdraw it before submission
   OpKind kind = OpKind::read_some;
-  std::uint8_t dir = 0;
-  bool used = false;
-  bool polling = false;  ///< the request is a POLL_ADD that waits for the fd (after -EAGAIN)
-  bool reaped = false;   ///< its CQE was read: the kernel is done with every byte it was given
-  bool awaited = false;  ///< its CQE is expected by a caller: it skips the completed queue
-  bool spent = false;    ///< its result was handed out (or dropped) already
-  bool queued = false;   ///< its CQE waits in the completed queue
+  std::uint8_t dir : 1 = 0;
+  bool used : 1 = false;
+  bool polling : 1 = false;  ///< the request is a POLL_ADD that waits for the fd (after -EAGAIN)
+  bool reaped : 1 = false;   ///< its CQE was read: the kernel is done with every byte it was given
+  bool awaited : 1 = false;  ///< its CQE is expected by a caller: it skips the completed queue
+  bool spent : 1 = false;    ///< its result was handed out (or dropped) already
+  bool queued : 1 = false;   ///< its CQE waits in the completed queue
+  bool nopped : 1 = false;   ///< cancelled before submission: its SQE became a NOP (-ECANCELED)
 };
 
 using detail::Pool;  // backend/pool.hpp
+
+/// What the ring did, counted always (a few increments per iteration) and printed on stderr when
+/// the ring goes away if TETHER_URING_STATS=1 is set (uring_ring.cpp).
+struct UringStats {
+  unsigned long long iterations = 0;   ///< submit_and_wait calls (one per loop iteration)
+  unsigned long long enters = 0;       ///< io_uring_enter calls, every cause
+  unsigned long long completions = 0;  ///< CQEs for requests (not cancels, not wake-ups)
+  unsigned long long enobufs = 0;      ///< borrowed reads that found no provided buffer
+  unsigned long long sends = 0;        ///< send()/sendto() calls made inline (write_now)
+  unsigned long long send_sqes = 0;    ///< writes handed to the ring (SEND, SENDMSG)
+  unsigned long long other_syscalls = 0;  ///< recvmmsg, eventfd reads, closes of dropped accepts
+};
 
 class UringRing {
  public:
@@ -97,6 +112,9 @@ class UringRing {
   std::vector<Slot*>& completed() noexcept { return completed_; }
   bool has_completed() const noexcept { return !completed_.empty(); }
   UringBuffers& buffers() noexcept { return buffers_; }
+  UringStats& stats() noexcept { return stats_; }
+  /// The ring runs with SINGLE_ISSUER | DEFER_TASKRUN (else the kernel refused those flags).
+  bool single_issuer() const noexcept { return single_issuer_; }
 
  private:
   io_uring_sqe* next_sqe() noexcept;
@@ -104,6 +122,14 @@ class UringRing {
   void arm_wake() noexcept;
   void on_wake(int res) noexcept;
   void reap() noexcept;
+  /// True when the SQE of `s` is still in the submission queue (no io_uring_enter took it yet).
+  bool unsubmitted(const Slot& s) const noexcept;
+  /// Enables a ring created disabled, from the thread that calls first (the loop's, in practice):
+  /// that thread becomes the ring's only submitter, and its ring fd is registered. False when
+  /// this thread may not enter the ring (another thread enabled it).
+  bool ensure_enabled() noexcept;
+  int enter_submit() noexcept;
+  void print_stats() const noexcept;
 
   io_uring ring_{};
   bool have_ring_ = false;
@@ -112,9 +138,13 @@ class UringRing {
   std::uint64_t wake_value_ = 0;
   bool wake_by_poll_ = false;
   bool rearm_wake_ = false;
+  bool single_issuer_ = false;
+  bool enabled_ = true;  ///< false until ensure_enabled() for a ring created disabled
+  int issuer_tid_ = 0;
   long in_kernel_ = 0;  ///< requests whose CQE has not been read (slots and the wake-up read)
   UringBuffers buffers_;
   std::vector<Slot*> completed_;
+  UringStats stats_;
 };
 
 inline unsigned dir_of(OpKind k) noexcept { return is_read(k) ? 0U : 1U; }

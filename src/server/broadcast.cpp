@@ -7,7 +7,6 @@
 // congested receiver whose output makes no progress for stall_timeout is closed (slow-consumer).
 // Nothing here runs for a server that never broadcasts.
 #include "async/loop_impl.hpp"
-#include "server/broadcast.hpp"
 #include "server/server_loop.hpp"
 
 #include <tether/connection.hpp>
@@ -44,35 +43,32 @@ void Connection::note_level() noexcept {
   auto& server = loop_->server;
   const auto& o = server.options;
   const bool broken = error_ || !stream_->is_open();
-  if (broken && server.room_waiting.load() > 0) {
-    // This connection's own sender, if it waits for room, ends too.
-    loop_->room_waiters.for_each([this](detail::ListHook& h) {
-      auto* op = static_cast<detail::BroadcastRoomOp*>(static_cast<detail::ReadyNode*>(&h));
-      if (op->conn_ == this) op->wake();
-    });
-  }
-  detail::Congestion* c = congestion();
-  if (c == nullptr) return;  // nothing was ever buffered
-  if (!c->congested) {
+  if (broken && room_ != nullptr) std::exchange(room_, nullptr)->wake();  // its sender ends too
+  if (!congested_) {
     if (broken || buffered_ <= o.high_watermark || !server.broadcasting.load(std::memory_order_relaxed)) return;
-    c->congested = true;
+    congested_ = true;
     ++server.congested;
     if (o.stall_timeout.count() > 0) {
-      c->progress = progress();
-      c->at = loop_->loop.now() + o.stall_timeout;
-      impl_of(loop_->loop).timers.add(*c);
+      if (!stall_) {
+        stall_ = std::make_unique<StallTimer>();
+        stall_->conn = this;
+        stall_->fire = &Connection::on_stall;
+      }
+      stall_->progress = progress();
+      stall_->at = loop_->loop.now() + o.stall_timeout;
+      impl_of(loop_->loop).timers.add(*stall_);
     }
     return;
   }
   if (!broken && buffered_ > o.low_watermark) return;
-  c->congested = false;
-  if (c->armed()) impl_of(loop_->loop).timers.remove(*c);
+  congested_ = false;
+  if (stall_ && stall_->armed()) impl_of(loop_->loop).timers.remove(*stall_);
   --server.congested;
   server.release_room();
 }
 
 void Connection::on_stall(detail::TimerNode& node) noexcept {
-  auto& t = static_cast<detail::Congestion&>(node);
+  auto& t = static_cast<StallTimer&>(node);
   Connection& c = *t.conn;
   const auto now = c.progress();
   if (now != t.progress) {  // slow, not stuck: look again later
@@ -87,9 +83,7 @@ void Connection::on_stall(detail::TimerNode& node) noexcept {
 namespace detail {
 
 void ServerImpl::release_room() noexcept {
-  // Not once run() has returned: connections destroyed with their loops must not post to loops
-  // that may be gone already.
-  if (!running.load() || room_waiting.load() == 0 || !has_room()) return;
+  if (room_waiting.load() == 0 || !has_room()) return;
   for (auto& l : loops) {
     ServerLoop* target = l.get();
     target->loop.post([target] { target->wake_room_waiters(); });
@@ -107,6 +101,7 @@ BroadcastRoomOp::BroadcastRoomOp(Connection& c) noexcept : conn_(&c) { run = &Br
 
 BroadcastRoomOp::~BroadcastRoomOp() {
   if (parked_) --conn_->loop_->server.room_waiting;
+  if (conn_->room_ == this) conn_->room_ = nullptr;
   ReadyNode::unlink();
 }
 
@@ -124,6 +119,7 @@ bool BroadcastRoomOp::await_suspend(std::coroutine_handle<> h) noexcept {
   }
   waiter_ = h;
   parked_ = true;
+  conn_->room_ = this;
   conn_->loop_->room_waiters.push_back(*this);
   return true;
 }
@@ -132,6 +128,7 @@ void BroadcastRoomOp::wake() noexcept {
   if (!parked_) return;
   parked_ = false;
   --conn_->loop_->server.room_waiting;
+  if (conn_->room_ == this) conn_->room_ = nullptr;
   impl_of(conn_->loop_->loop).schedule(*this);  // leaves room_waiters for the ready queue
 }
 

@@ -3,14 +3,15 @@
 // Output: send() first writes straight from the caller's bytes with an operation on the stack;
 // whatever the socket does not take is copied into Output::inflight, written by one background
 // write_all operation. Bytes sent while that write is in flight go to Output::pending; when it
-// completes the two swap. Output is allocated the first time a send() cannot finish at once and is
-// kept, buffers included (nothing is allocated per message in steady state; a connection that was
-// never backed up carries no output state at all).
+// completes the two swap. Where writes complete later (io_uring's SEND requests, submitted with
+// the loop's next poll: Backend::writes_complete_later) there is no direct write: every send()
+// copies into the Output. An Output is taken from a per-thread spare list when needed and given
+// back, buffers' capacity included, once everything is written: nothing is allocated per message
+// in steady state, and an idle connection carries no output state at all.
 //
 //   send(): [direct write] --rest--> inflight (being written) + pending (queued behind it)
 //   buffered_ = unwritten bytes of inflight + pending
 #include "async/loop_impl.hpp"
-#include "server/broadcast.hpp"
 #include "server/server_loop.hpp"
 
 #include <tether/connection.hpp>
@@ -23,6 +24,14 @@ namespace tether {
 
 using detail::impl_of;
 
+namespace {
+template <class Out>
+std::vector<std::unique_ptr<Out>>& spare_outputs() {
+  thread_local std::vector<std::unique_ptr<Out>> spare;
+  return spare;
+}
+}  // namespace
+
 struct Connection::Output {
   struct WriteOp : detail::IoOp {
     Connection* conn = nullptr;
@@ -31,8 +40,41 @@ struct Connection::Output {
   std::vector<std::byte> inflight;
   std::vector<std::byte> pending;
   detail::FlushOp* flusher = nullptr;
-  detail::Congestion congestion;  // broadcast.cpp
 };
+
+namespace {
+// Output records (and their buffers' capacity) of connections whose bytes were all written, for
+// the next connection that needs one: a busy loop allocates nothing per message, and an idle
+// connection holds none. Per thread (a loop's connections live on its thread), at most this many.
+constexpr std::size_t max_spare_outputs = 4096;
+}  // namespace
+
+void Connection::take_output() {
+  auto& spare = spare_outputs<Output>();
+  if (spare.capacity() < max_spare_outputs) spare.reserve(max_spare_outputs);  // once per thread
+  if (spare.empty()) {
+    out_ = std::make_unique<Output>();
+  } else {
+    out_ = std::move(spare.back());
+    spare.pop_back();
+  }
+  out_->op.conn = this;
+  out_->op.kind = detail::OpKind::write_all;
+  out_->op.run = &Connection::on_write;
+  out_->op.state = detail::OpState::idle;
+  out_->flusher = nullptr;
+}
+
+void Connection::give_back_output() noexcept {
+  auto& spare = spare_outputs<Output>();
+  if (spare.size() >= max_spare_outputs) {
+    out_.reset();
+    return;
+  }
+  out_->inflight.clear();
+  out_->pending.clear();
+  spare.push_back(std::move(out_));  // no allocation: reserved by take_output
+}
 
 Connection::Connection(detail::ServerLoop& loop, AsyncTcpStream& stream,
                        const detail::PeerAddress& peer)
@@ -59,7 +101,7 @@ Connection::~Connection() {
     out_->op.unlink();
   }
   if (idle_.armed()) l.timers.remove(idle_);
-  if (out_ && out_->congestion.armed()) l.timers.remove(out_->congestion);
+  if (stall_ && stall_->armed()) l.timers.remove(*stall_);
   if (buffered_ > 0) {
     loop_->server.note_buffered(-static_cast<std::ptrdiff_t>(buffered_));
     loop_->buffered -= buffered_;
@@ -82,32 +124,31 @@ Status Connection::send(std::span<const std::byte> data) {
   }
   auto& backend = *impl_of(loop_->loop).backend;
   if (buffered_ == 0) {
-    // Straight from the caller's bytes; only what the socket does not take is copied.
-    detail::IoOp direct;
-    direct.kind = detail::OpKind::write_all;
-    direct.handle = stream_handle();
-    direct.data = const_cast<std::byte*>(data.data());
-    direct.size = data.size();
-    if (backend.start(direct)) {
-      if (direct.ec) {
-        close(direct.ec);
-        return fail(error_);
+    std::size_t done = 0;  // bytes the socket took at once
+    // Straight from the caller's bytes; only what the socket does not take is copied. Not where
+    // writes complete later (io_uring's SEND requests): the bytes go to the buffer, written by
+    // the background operation with the loop's next poll.
+    if (!backend.writes_complete_later()) {
+      detail::IoOp direct;
+      direct.kind = detail::OpKind::write_all;
+      direct.handle = stream_handle();
+      direct.data = const_cast<std::byte*>(data.data());
+      direct.size = data.size();
+      if (backend.start(direct)) {
+        if (direct.ec) {
+          close(direct.ec);
+          return fail(error_);
+        }
+        bytes_out_ += data.size();
+        touch();
+        return {};
       }
-      bytes_out_ += data.size();
-      touch();
-      return {};
+      backend.abandon(direct);  // it must not outlive this call: the rest goes to the buffer
+      done = direct.done;
+      bytes_out_ += done;
     }
-    backend.abandon(direct);  // it must not outlive this call: the rest goes to the buffer
-    bytes_out_ += direct.done;
-    if (!out_) {
-      out_ = std::make_unique<Output>();
-      out_->op.conn = this;
-      out_->op.kind = detail::OpKind::write_all;
-      out_->op.run = &Connection::on_write;
-      out_->congestion.conn = this;
-      out_->congestion.fire = &Connection::on_stall;
-    }
-    out_->inflight.assign(data.begin() + static_cast<std::ptrdiff_t>(direct.done), data.end());
+    if (!out_) take_output();
+    out_->inflight.assign(data.begin() + static_cast<std::ptrdiff_t>(done), data.end());
     buffered_ = out_->inflight.size();
     loop_->buffered += buffered_;
     loop_->server.note_buffered(static_cast<std::ptrdiff_t>(buffered_));
@@ -164,6 +205,11 @@ void Connection::on_write(detail::ReadyNode& node) noexcept {
   op.state = detail::OpState::idle;
   if (c.write_finished() && !c.out_->inflight.empty()) c.start_write();
   c.wake_waiters();
+  // All written and nobody waiting for it: the record goes back to the spare list.
+  if (c.out_ && c.buffered_ == 0 && c.out_->op.state == detail::OpState::idle &&
+      c.out_->flusher == nullptr) {
+    c.give_back_output();
+  }
 }
 
 // Resumes a reader parked by backpressure (once below the low watermark) and a flusher (once
@@ -186,8 +232,6 @@ void Connection::close(std::error_code why) noexcept {
   wake_waiters();
   note_level();
 }
-
-detail::Congestion* Connection::congestion() noexcept { return out_ ? &out_->congestion : nullptr; }
 
 // Bytes the client has taken so far, including a background write still under way.
 std::uint64_t Connection::progress() const noexcept {

@@ -10,6 +10,7 @@
 #include <signal.h>
 
 #include <array>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -241,4 +242,41 @@ TEST(ListenModes, a_bad_cidr_is_a_usage_error_on_one_line) {
   EXPECT_NE(r.err.find("--allow"), std::string::npos) << r.err;
   auto chat_udp = run_tether({"listen", "--chat", "-u", "0"});
   EXPECT_EQ(chat_udp.status, 2);
+}
+
+// --backend picks the loops' mechanism over TETHER_BACKEND; TETHER_URING_STATS=1 makes an io_uring
+// ring report its counters when it goes away, which shows which mechanism served.
+TEST(ListenModes, backend_flag_chooses_the_mechanism_over_the_environment) {
+  const char* old = std::getenv("TETHER_BACKEND");
+  const std::string saved = old == nullptr ? "" : old;
+  ::setenv("TETHER_URING_STATS", "1", 1);
+  for (const std::string want : {"io_uring", "epoll"}) {
+    ::setenv("TETHER_BACKEND", want == "io_uring" ? "epoll" : "io_uring", 1);
+    auto s = serve({"--echo", "--threads", "1", "--backend", want});
+    auto c = TcpStream::connect(s.endpoint, 5s);
+    ASSERT_TRUE(c);
+    ASSERT_TRUE(c->write_all("ping"));
+    EXPECT_EQ(read_text(*c, 4), "ping");
+    c->close();
+    ::kill(s.process.pid(), SIGTERM);
+    EXPECT_EQ(s.process.wait(10s), 0);
+    const bool uring = s.process.err().find("io_uring stats") != std::string::npos;
+    EXPECT_EQ(uring, want == "io_uring") << want << ": " << s.process.err();
+  }
+  ::unsetenv("TETHER_URING_STATS");
+  if (old == nullptr) {
+    ::unsetenv("TETHER_BACKEND");
+  } else {
+    ::setenv("TETHER_BACKEND", saved.c_str(), 1);
+  }
+}
+
+TEST(ListenModes, backend_flag_outside_a_serving_mode_or_unknown_is_a_usage_error) {
+  auto relay = run_tether({"listen", "--backend", "io_uring", "0"});
+  EXPECT_EQ(relay.status, 2);
+  EXPECT_EQ(lines_of(relay.err).size(), 1u) << relay.err;
+  EXPECT_NE(relay.err.find("--backend"), std::string::npos) << relay.err;
+  auto unknown = run_tether({"listen", "--echo", "--backend", "kqueue", "0"});
+  EXPECT_EQ(unknown.status, 2);
+  EXPECT_EQ(lines_of(unknown.err).size(), 1u) << unknown.err;
 }

@@ -89,13 +89,14 @@ TEST(TraceCli, connect_and_listen_trace_show_handshake_options_and_close_without
   server_in.close_read();
   auto line = server.wait_for_err_line("tether: listening");
   ASSERT_TRUE(line) << server.err();
-  const std::string port = line->substr(line->rfind(':') + 1);
+  const std::string local = line->substr(line->find("local=") + 6);
+  const std::string port = local.substr(local.rfind(':') + 1, local.find(' ') - local.rfind(':') - 1);
 
   tether::testing::TempPath input("in");
   write_file(input.str(), "hello\n");
   Process client = Process::start_with_input_file({tether_path(), "connect", "--trace", "127.0.0.1", port}, input.str());
   // The client's stdin ends first: its FIN goes first; the server closes when its own input ends.
-  ASSERT_TRUE(server.wait_for_out_size(6)) << server.err();
+  ASSERT_TRUE(server.wait_for_out_size(6)) << server.err() << client.err();
   ASSERT_TRUE(client.wait_for_err_line("FIN-WAIT", 5s)) << client.err();
   server_in.close_write();
   EXPECT_EQ(server.wait(10s), 0) << server.err();

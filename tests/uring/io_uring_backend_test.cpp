@@ -7,6 +7,7 @@
 
 #include <tether/async_tcp.hpp>
 #include <tether/async_udp.hpp>
+#include <tether/deadline.hpp>
 #include <tether/event_loop.hpp>
 #include <tether/timer.hpp>
 #include <tether/when.hpp>
@@ -375,4 +376,37 @@ TEST(IoUring, more_borrowed_reads_ready_at_once_than_lent_buffers_all_complete) 
   run_until(loop, [&] { return done == n; });
   ASSERT_EQ(done, n);
   for (int i = 0; i < n; ++i) EXPECT_EQ(got[i], "message " + std::to_string(i));
+}
+
+// A read cancelled before the kernel saw it (its SQE still queued) ends cancelled and takes no
+// byte, even with data waiting: queued with a cancel behind it, it would complete first every
+// time, and a read whose deadline had passed on a busy socket would never end (linger_close).
+TEST(IoUring, a_read_cancelled_before_submission_ends_cancelled_even_with_data_waiting) {
+  USE_IO_URING_OR_SKIP();
+  EventLoop loop;
+  auto [s, peer] = tt::async_pair(loop);
+  for (int round = 0; round < 20; ++round) {
+    const std::string msg = "data " + std::to_string(round);
+    ASSERT_EQ(::send(peer.fd(), msg.data(), msg.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(msg.size()));
+    std::array<std::byte, 64> buf{};
+    ReadOutcome past;
+    // A deadline already passed: the read is started (queued), then cancelled in the same call.
+    auto expired = [](AsyncTcpStream& st, std::byte* b, ReadOutcome& o) -> Task<void> {
+      auto r = co_await st.read_some(std::span(b, 64), Deadline(std::chrono::nanoseconds(0)));
+      if (r) {
+        o.data.assign(reinterpret_cast<const char*>(b), *r);
+      } else {
+        o.ec = r.error();
+      }
+      o.done = true;
+    };
+    loop.spawn(expired(s, buf.data(), past));
+    run_until(loop, [&] { return past.done; });
+    ASSERT_TRUE(past.done);
+    EXPECT_EQ(past.ec, std::errc::timed_out) << "round " << round << ": read " << past.data;
+    auto r = loop.run(read_exactly(s, msg.size()));  // every byte still there
+    ASSERT_TRUE(r.has_value()) << r.error().message();
+    EXPECT_EQ(*r, msg);
+  }
 }

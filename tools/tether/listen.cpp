@@ -8,9 +8,13 @@
 #include "trace_hooks.hpp"
 #include "unix_cleanup.hpp"
 
+#include <tether/event_loop.hpp>
+
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
+#include <cstdlib>
 #include <memory>
 
 namespace tether::cli {
@@ -31,8 +35,10 @@ struct ListenArgs {
   std::string address;
   std::string port;
   bool keep_open = false;
+  std::string backend;  // --backend: epoll or io_uring, for the serving modes' event loops
   CommonOptions common;
   std::vector<CLI::Option*> mode_flags;  // parallel to listen_modes()
+  CLI::App* cmd = nullptr;
 };
 
 /// The local endpoint from [ADDRESS] PORT, -s/-p or --unix; UsageError for bad input.
@@ -72,6 +78,17 @@ void emit_listening(const ListenSettings& s, const Result<Endpoint>& local) {
   s.log.emit(e);
 }
 
+void emit_rejected(const ListenSettings& s, const Endpoint& peer, const char* reason) {
+  if (!s.log.enabled()) return;
+  Event e("rejected");
+  e.add("proto", s.proto());
+  e.add("peer", peer.to_string());
+  e.add("reason", reason);
+  s.log.emit(e);
+}
+
+/// One client relayed with stdin/stdout (without -k). Peers that --allow/--deny refuse are closed
+/// and the wait goes on.
 int serve_stream(const ListenSettings& s) {
   auto listener = open_stream_listener(s);
   if (!listener) return exit_failure;
@@ -83,16 +100,19 @@ int serve_stream(const ListenSettings& s) {
       s.log.error(fmt::format("accept: {}", describe(ec)));
       return exit_failure;
     }
+    if (s.keep.access && !s.keep.access->permits(accepted->peer)) {
+      emit_rejected(s, accepted->peer, "denied");
+      continue;
+    }
     auto& stream = accepted->stream;
     emit_endpoints(s.log, "accepted", s.proto(), stream.local_endpoint(), accepted->peer);
     StreamRelayOptions ro;
-    ro.idle_timeout = s.common.timeout();
+    ro.idle_timeout = s.keep.idle_timeout;
     TraceSession trace(s.log, stream, true);
     RelayStats stats = relay_stream(stream, ro);
     trace.finish(stats);
     emit_closed(s.log, s.proto(), stats, &stream);
-    int rc = finish_relay(s.log, stats);
-    if (!s.keep_open) return rc;
+    return finish_relay(s.log, stats);
   }
 }
 
@@ -105,9 +125,96 @@ int serve_datagrams(const ListenSettings& s) {
   ro.idle_timeout = s.common.timeout();
   ro.linger_after_eof = s.common.timeout();
   ro.on_new_peer = [&](const Endpoint& peer) { emit_endpoints(s.log, "accepted", s.proto(), local, peer); };
+  std::optional<Endpoint> last_denied;  // one "rejected" event per run of datagrams from a peer
+  if (s.keep.access) {
+    ro.admit = [&](const Endpoint& peer) {
+      if (s.keep.access->permits(peer)) return true;
+      if (last_denied != peer) emit_rejected(s, peer, "denied");
+      last_denied = peer;
+      return false;
+    };
+  }
   RelayStats stats = relay_datagrams(*socket, ro);
   emit_closed(s.log, s.proto(), stats, nullptr);
   return finish_relay(s.log, stats);
+}
+
+bool given(const ListenArgs& a, const char* flag) {
+  const CLI::Option* o = a.cmd->get_option_no_throw(flag);
+  return o != nullptr && o->count() > 0;
+}
+
+/// The server flags in the default (stdin/stdout) modes: each is enforced where it means something
+/// and refused (exit 2) where it cannot. The serving modes check their own.
+void apply_server_flags(const ListenArgs& a, ListenSettings& s) {
+  const bool udp = s.common.udp;
+  for (const char* flag : {"--threads", "--drain", "--accept-mode"}) {
+    if (given(a, flag)) {
+      throw UsageError(fmt::format("{} applies to the serving modes (--echo, --chat, --discard, --sockperf), "
+                                   "not to the stdin/stdout relay", flag));
+    }
+  }
+  if (udp && a.keep_open) throw UsageError("-k does not apply to -u: listen -u already answers every sender");
+  if (given(a, "--max-conns")) {
+    if (udp) throw UsageError("--max-conns does not apply to -u (datagrams have no connections)");
+    if (!a.keep_open) throw UsageError("--max-conns needs -k (without it, one client is served)");
+    s.keep.max_conns = serve_flags().max_conns;
+  }
+  s.keep.idle_timeout = s.common.timeout();
+  if (given(a, "--idle-timeout")) {
+    if (udp) throw UsageError("--idle-timeout does not apply to -u: -w ends the wait for datagrams");
+    if (serve_flags().idle_s > 0) {
+      s.keep.idle_timeout = std::chrono::milliseconds(
+          static_cast<std::chrono::milliseconds::rep>(std::ceil(serve_flags().idle_s * 1000.0)));
+    }
+  }
+  if (given(a, "--allow") || given(a, "--deny")) s.keep.access = access_list();
+}
+
+/// The server flags' --help, now that the default modes honour them too, and their one numeric
+/// validator (options.hpp).
+void describe_server_flags(CLI::App& cmd) {
+  auto set = [&](const char* flag, const char* help) {
+    CLI::Option* o = cmd.get_option_no_throw(flag);
+    if (o != nullptr) o->description(help);
+    return o;
+  };
+  if (auto* o = set("--threads", "Serving modes: event loops (default: one per core)")) {
+    numeric_flag(o, 1, 1024, "N", Number::integer);
+  }
+  if (auto* o = set("--max-conns", "-k and serving modes: refuse clients beyond N at once")) {
+    numeric_flag(o, 1, 10'000'000, "N", Number::integer);
+  }
+  if (auto* o = set("--idle-timeout", "Close a client silent for SECS (default: -w)")) {
+    numeric_flag(o, 0.001, max_seconds, "SECS");
+  }
+  if (auto* o = set("--drain", "Serving modes: on SIGINT/SIGTERM, let clients finish for SECS (default 5)")) {
+    numeric_flag(o, 0, 3600, "SECS");
+  }
+  if (auto* o = set("--max-line", "--chat: close a client whose line exceeds BYTES (default 65536)")) {
+    numeric_flag(o, 1, 64 << 20, "BYTES", Number::integer);
+  }
+  if (auto* o = cmd.get_option_no_throw("--accept-mode")) {  // its error names the flag
+    o->get_validator(0)->active(false);
+    o->check(CLI::Validator(
+        [](std::string& v) -> std::string {
+          if (v == "reuseport" || v == "single") return {};
+          return "--accept-mode '" + text_escape(v) + "' is not reuseport or single";
+        },
+        ""));
+  }
+  if (auto* o = set("--allow", "Serve only peers in CIDR (repeatable; TCP, UDP and every mode)")) o->type_name("CIDR");
+  if (auto* o = set("--deny", "Refuse peers in CIDR (repeatable; wins over --allow; ::/0 is everyone)")) o->type_name("CIDR");
+}
+
+/// The server flags a datagram serving mode (--echo -u, --discard -u) cannot honour: there are no
+/// connections to cap, idle out or drain. --sockperf checks its own (serve_sockperf.cpp).
+void refuse_connection_flags_for_datagrams(const ListenArgs& a, const char* mode) {
+  for (const char* flag : {"--max-conns", "--idle-timeout", "--drain", "--accept-mode", "-k", "-w"}) {
+    if (given(a, flag)) {
+      throw UsageError(fmt::format("{} does not apply to {} -u (datagrams have no connections)", flag, mode));
+    }
+  }
 }
 
 int run_listen(ListenArgs& a) {
@@ -115,16 +222,39 @@ int run_listen(ListenArgs& a) {
   s.common = a.common;
   s.keep_open = a.keep_open;
   s.log = EventLog(a.common.event_format());
+  const auto& modes = listen_modes();
+  const bool relay = std::none_of(a.mode_flags.begin(), a.mode_flags.end(), [](auto* f) { return f->count() > 0; });
+  if (relay) apply_server_flags(a, s);
+  if (!a.backend.empty()) {
+    if (relay) throw UsageError("--backend applies to --echo, --chat, --discard and --sockperf");
+    ::setenv("TETHER_BACKEND", a.backend.c_str(), 1);  // read when the first event loop is made
+  }
+  if (relay) {
+    set_listening_backend("poll");  // the relays wait with poll(2)
+  } else if (s.log.enabled()) {
+    EventLoop probe;  // the serving modes' loops all use the process's backend
+    set_listening_backend(probe.backend_name());
+  }
   auto local = local_endpoint(a, s.log);
   if (!local) return exit_failure;
   s.local = *local;
-  const auto& modes = listen_modes();
-  check_trace_applies(!s.common.udp && !s.common.is_unix() && std::none_of(a.mode_flags.begin(), a.mode_flags.end(), [](auto* f) { return f->count() > 0; }),
-                      "needs one TCP connection relayed to stdin/stdout (not -u, --unix or a serving mode)");
+  check_trace_applies(!s.common.udp && !s.common.is_unix() && relay && !s.keep_open,
+                      "needs one TCP connection relayed to stdin/stdout (not -u, --unix, -k or a serving mode)");
   for (std::size_t i = 0; i < modes.size(); ++i) {
-    if (a.mode_flags[i]->count() > 0) return modes[i].run(s);
+    if (a.mode_flags[i]->count() == 0) continue;
+    if (std::string_view(modes[i].flag) != "--sockperf") {
+      if (s.common.udp) refuse_connection_flags_for_datagrams(a, modes[i].flag);
+      if (s.common.udp && s.common.is_unix() && given(a, "--threads")) {
+        throw UsageError("--threads does not apply to --unix -u (one socket: one loop)");
+      }
+      if (s.common.is_unix() && given(a, "--accept-mode")) {
+        throw UsageError("--accept-mode does not apply to --unix (one listener: one acceptor)");
+      }
+    }
+    return modes[i].run(s);
   }
-  return s.common.udp ? serve_datagrams(s) : serve_stream(s);
+  if (s.common.udp) return serve_datagrams(s);
+  return s.keep_open ? serve_stream_concurrently(s) : serve_stream(s);
 }
 
 }  // namespace
@@ -158,21 +288,30 @@ void add_listen_command(CLI::App& app) {
       "listen",
       "Accept a client on [ADDRESS] PORT and relay stdin and stdout with it");
   cmd->footer(
-      "PORT 0 picks a free port (-v or --json shows it). Exits when the client is done, unless\n"
-      "-k is given. With -u, datagrams from stdin go to the last sender; -w ends the wait.\n"
+      "PORT 0 picks a free port (-v or --json shows it). Exits when the client is done; with -k,\n"
+      "serves clients at once until stopped. With -u, datagrams from stdin go to the last sender;\n"
+      "-w ends the wait. --allow/--deny, --idle-timeout (and --max-conns with -k) apply here too.\n"
       "Exit status: 0 clean close, 1 network error, 2 bad usage.");
   cmd->add_option("ADDRESS", args->address, "Local address to listen on (default: all)");
   cmd->add_option("PORT", args->port, "Port number or service name; 0 picks a free port");
-  cmd->add_flag("-k,--keep-open", args->keep_open, "Accept clients one after another");
+  cmd->add_flag("-k,--keep-open", args->keep_open,
+                "Serve clients at the same time: each one's bytes to stdout, stdin to all (like ncat -k)");
+  args->cmd = cmd;
   add_common_options(*cmd, args->common, "Local address to listen on (like ADDRESS)",
                      "Local port to listen on (like PORT)");
   add_trace_option(*cmd);
+  cmd->add_option("--backend", args->backend,
+                  "--echo/--chat/--discard/--sockperf: the event loops' I/O mechanism, epoll (default) "
+                  "or io_uring (falls back to epoll, with a notice, where the kernel refuses it)")
+      ->check(CLI::IsMember({"epoll", "io_uring"}).description(""))
+      ->type_name("epoll|io_uring");
   for (const auto& mode : listen_modes()) {
     CLI::Option* flag = cmd->add_flag(mode.flag, mode.help);
     for (CLI::Option* other : args->mode_flags) flag->excludes(other);  // one mode at a time
     args->mode_flags.push_back(flag);
     if (mode.add_options != nullptr) mode.add_options(*cmd);
   }
+  describe_server_flags(*cmd);
   cmd->callback([args] { finish(run_listen(*args)); });
 }
 
