@@ -1,9 +1,7 @@
 // The flag matrix (issue 8 item 3): every mode of `tether listen` with every server flag. Each cell
 // either shows the flag's effect on a real client or exits 2 with one line naming the flag: no
 // flag is accepted and ignored. Modes: the stdin/stdout relay (TCP, TCP -k, UDP), --echo, --chat,
-// --discard (TCP), --echo -u and --discard -u. The --sockperf rows are kept but DISABLED: that
-// mode is being reworked on wip/server (issue 8 item 3 for --sockperf is its part); enable them
-// when it lands.
+// --discard (TCP), --echo -u, --discard -u, and --sockperf (TCP and -u).
 #include "cli_support.hpp"
 
 #include <tether/tcp.hpp>
@@ -231,15 +229,17 @@ std::vector<Cell> all_cells() {
 INSTANTIATE_TEST_SUITE_P(cli, FlagMatrix, ::testing::ValuesIn(all_cells()),
                          [](const ::testing::TestParamInfo<Cell>& p) { return p.param.name; });
 
-// --sockperf (TCP and UDP): owned by wip/server (issue 8 items 3, 4, 9); the same expectations,
-// disabled until that work lands.
+// --sockperf (TCP and UDP): the same expectations, except --threads, refused (one thread by design).
 std::vector<Cell> sockperf_cells() {
   std::vector<Cell> all = mode_cells("sockperf", {"--sockperf"}, false, false, false);
   auto udp = mode_cells("sockperf_udp", {"--sockperf", "-u"}, true, false, false);
   all.insert(all.end(), udp.begin(), udp.end());
+  for (auto& c : all) {
+    if (c.name.ends_with("_threads")) c.refused_flag = "--threads";
+  }
   return all;
 }
-INSTANTIATE_TEST_SUITE_P(DISABLED_sockperf, FlagMatrix, ::testing::ValuesIn(sockperf_cells()),
+INSTANTIATE_TEST_SUITE_P(sockperf, FlagMatrix, ::testing::ValuesIn(sockperf_cells()),
                          [](const ::testing::TestParamInfo<Cell>& p) { return p.param.name; });
 
 }  // namespace
