@@ -83,7 +83,9 @@ void Connection::on_stall(detail::TimerNode& node) noexcept {
 namespace detail {
 
 void ServerImpl::release_room() noexcept {
-  if (room_waiting.load() == 0 || !has_room()) return;
+  // Not once run() has returned: connections destroyed with their loops must not post to loops
+  // that may be gone already.
+  if (!running.load() || room_waiting.load() == 0 || !has_room()) return;
   for (auto& l : loops) {
     ServerLoop* target = l.get();
     target->loop.post([target] { target->wake_room_waiters(); });

@@ -239,6 +239,9 @@ std::vector<Cell> sockperf_cells() {
   all.push_back({"sockperf_keep_open", {"--sockperf", "-k"}, "", clients_at_once});
   auto udp = mode_cells("sockperf_udp", {"--sockperf", "-u"}, true, false, false, true);
   all.insert(all.end(), udp.begin(), udp.end());
+  for (auto& c : all) {
+    if (c.name.ends_with("_threads")) c.refused_flag = "--threads";
+  }
   return all;
 }
 INSTANTIATE_TEST_SUITE_P(sockperf, FlagMatrix, ::testing::ValuesIn(sockperf_cells()),

@@ -70,7 +70,10 @@ void emit_summary(const ListenSettings& s, const Totals& t, bool udp) {
   if (!udp) e.add("connections", t.connections);
   e.add("messages", t.messages);
   e.add("replies", t.replies);
-  if (udp) e.add("datagrams_out", t.datagrams_out);
+  if (udp) {
+    e.add("datagrams_in", t.datagrams_in);
+    e.add("datagrams_out", t.datagrams_out);
+  }
   e.add("rejected", t.rejected);
   e.add("errors", t.errors);
   s.log.emit(e);
@@ -182,6 +185,11 @@ class StreamReflector {
     if (draining_ || conns_.empty() || limits_.drain.count() == 0) return true;
     draining_ = true;
     drain_until_ = Clock::now() + limits_.drain;
+    if (s_.log.enabled()) {
+      Event e("draining");
+      e.add("proto", s_.proto());
+      s_.log.emit(e);
+    }
     if (listener_.is_open()) {
       if (!paused_) poller_.remove(listener_.socket().fd());
       listener_ = TcpListener();  // new clients are refused by the kernel
@@ -264,7 +272,6 @@ class StreamReflector {
       Socket socket(fd);
       Endpoint peer;
       if (auto p = Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&addr), len)) peer = *p;
-      if (!s_.keep_open && served_ > 0) continue;  // one client at a time without -k: closed
       if (!limits_.acl.empty() && !limits_.acl.permits(peer)) {
         ++totals_.rejected;
         emit_rejected(s_, peer, "denied");
@@ -273,6 +280,11 @@ class StreamReflector {
       if (limits_.max_conns > 0 && conns_.size() >= limits_.max_conns) {
         ++totals_.rejected;
         emit_rejected(s_, peer, "max-conns");
+        continue;
+      }
+      if (!s_.keep_open && served_ > 0) {  // one client at a time without -k: closed
+        ++totals_.rejected;
+        emit_rejected(s_, peer, "busy");
         continue;
       }
       auto c = std::make_unique<Conn>();
@@ -402,6 +414,7 @@ class StreamReflector {
 int run_sockperf(const ListenSettings& s) {
   Limits limits;
   if (s.common.udp) {
+    if (s.keep_open) throw UsageError("-k does not apply to --sockperf -u");
     refuse_flags(s, "--sockperf -u", refuse_threads | refuse_max_conns | refuse_idle | refuse_drain |
                                          refuse_accept_mode | refuse_max_line | refuse_wait);
   } else {

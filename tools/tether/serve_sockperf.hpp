@@ -17,6 +17,7 @@ struct Totals {
   std::uint64_t connections = 0;
   std::uint64_t messages = 0;
   std::uint64_t replies = 0;          ///< messages answered
+  std::uint64_t datagrams_in = 0;     ///< UDP: datagrams from admitted senders
   std::uint64_t datagrams_out = 0;    ///< UDP: reply datagrams (at most one per datagram received)
   std::uint64_t rejected = 0;         ///< denied peers, clients over --max-conns, shed clients
   std::uint64_t errors = 0;

@@ -85,6 +85,7 @@ int serve_datagrams(const ListenSettings& s, UdpSocket socket, int sigfd, const 
           continue;
         }
       }
+      ++totals.datagrams_in;
       std::span<std::byte> dgram(static_cast<std::byte*>(iov[i].iov_base), msgs[i].msg_len);
       const std::size_t reply = make_datagram_reply(dgram, totals);
       if (reply == 0) continue;
