@@ -75,7 +75,7 @@ INSTANTIATE_TEST_SUITE_P(
         UsageCase{"top_delay_inf", {"top", "-d", "inf"}, "'inf'"},
         UsageCase{"trace_timeout_nan", {"trace", "-w", "nan", "80"}, "'nan'"},
         // Issue 13: one short line naming the bad flag and value.
-        UsageCase{"unknown_flag_after_port", {"listen", "21150", "-q"}, "unknown flag '-q'"},
+        UsageCase{"unknown_flag_after_port", {"listen", "21150", "-Q"}, "unknown flag '-Q'"},
         UsageCase{"extra_argument", {"connect", "127.0.0.1", "80", "extra"}, "unexpected argument 'extra'"},
         UsageCase{"accept_mode_bogus", {"listen", "--echo", "--accept-mode", "bogus", "0"}, "--accept-mode 'bogus'"},
         UsageCase{"missing_value_named", {"connect", "-w"}, "--timeout needs a value (SECS)"},
