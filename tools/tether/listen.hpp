@@ -18,6 +18,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <optional>
 #include <vector>
 
 namespace tether::cli {
@@ -27,6 +28,9 @@ struct ListenSettings {
   CommonOptions common;   ///< -u, --unix, -w, -v/--json ... as given
   Endpoint local;         ///< where to bind: the address and port (0: any free port), or a Unix path
   bool keep_open = false; ///< -k: serve clients one after another
+  /// IPV6_V6ONLY for `local`: false for the default listener ([::] serving IPv4 clients too, as
+  /// ncat does when no address and neither -4 nor -6 is given); nullopt keeps the system's.
+  std::optional<bool> v6_only;
   EventLog log;           ///< where events and errors go
 
   const char* proto() const noexcept { return common.proto(); }

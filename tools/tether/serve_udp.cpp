@@ -113,6 +113,7 @@ int serve_udp(const ListenSettings& s, UdpMode mode) {
   Endpoint where = s.local;
   UdpBindOptions bo;
   bo.reuse_port = n > 1;
+  bo.v6_only = s.v6_only;
   for (std::size_t i = 0; i < n; ++i) {
     auto u = std::make_unique<UdpLoop>();
     auto sock = AsyncUdpSocket::bind(u->loop, where, bo);
