@@ -148,6 +148,7 @@ int run_listen(ListenArgs& a) {
   if (!local) return exit_failure;
   s.local = *local;
   if (a.address.empty() && s.common.family() == IpFamily::any && !s.common.is_unix()) s.v6_only = false;
+  if (s.common.family() == IpFamily::ipv6 && s.local.is_unspecified()) s.v6_only = true;  // -6: IPv6 only
   const auto& modes = listen_modes();
   check_trace_applies(!s.common.udp && !s.common.is_unix() && std::none_of(a.mode_flags.begin(), a.mode_flags.end(), [](auto* f) { return f->count() > 0; }),
                       "needs one TCP connection relayed to stdin/stdout (not -u, --unix or a serving mode)");
