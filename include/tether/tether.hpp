@@ -35,3 +35,7 @@
 #include <tether/udp.hpp>
 #include <tether/version.hpp>
 #include <tether/when.hpp>
+
+#pragma GCC visibility push(default)  // the public API (the shared library hides the rest)
+
+#pragma GCC visibility pop

@@ -1,9 +1,12 @@
 // events.hpp: what the CLI reports on stderr with -v (readable lines) or --json (JSON lines).
 //
-// An Event is a name and ordered fields. EventLog renders it in one of the two formats and writes it
-// with ONE write(2) call, so lines from different threads never interleave. Text that comes from the
-// network (a peer's Unix path, an error message) may hold control characters: both renderers escape
-// them, so a peer can never inject raw bytes into the event stream or the terminal.
+// An Event is a name, the time it was made (`ts`, RFC 3339 UTC with microseconds: first after the
+// name in JSON, last in text) and ordered fields; docs/events.schema.json lists every event and
+// its fields (tests/cli/event_schema_test.cpp checks them). EventLog renders it in one of the two
+// formats and writes it with ONE write(2) call, so lines from different threads never interleave.
+// Text that comes from the network (a peer's Unix path, an error message) may hold control
+// characters: both renderers escape them, so a peer can never inject raw bytes into the event
+// stream or the terminal.
 // Threads: EventLog::emit() may be called from any thread.
 #pragma once
 
