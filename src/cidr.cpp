@@ -90,7 +90,18 @@ Result<Cidr> Cidr::parse(std::string_view text) {
 bool Cidr::contains(const Endpoint& peer) const noexcept {
   std::array<std::uint8_t, 16> a{};
   bool v4 = false;
-  if (!address_of(peer, a, v4) || v4 != v4_) return false;
+  if (!address_of(peer, a, v4)) return false;
+  if (v4 && !v4_) {
+    // An IPv4 peer as an IPv6 socket sees it: ::ffff:a.b.c.d. Only blocks shorter than /96 can
+    // hold it (longer mapped blocks were stored as IPv4 blocks by parse()): ::/0 is everyone.
+    if (prefix_ >= 96) return false;
+    std::memmove(a.data() + 12, a.data(), 4);
+    std::memset(a.data(), 0, 10);
+    a[10] = 0xFF;
+    a[11] = 0xFF;
+  } else if (v4 != v4_) {
+    return false;
+  }
   return prefix_matches(a, bytes_, prefix_);
 }
 

@@ -4,6 +4,8 @@
 // address); host bits below the prefix are ignored. An IPv4-mapped IPv6 block (::ffff:a.b.c.d/n,
 // n >= 96) is stored as the IPv4 block it maps, and a mapped peer (::ffff:a.b.c.d, what an IPv6
 // listener sees for an IPv4 client) is matched as its IPv4 address: IPv4 rules cover both.
+// An IPv6 block shorter than /96 that covers ::ffff:0:0/96 also holds every IPv4 peer (plain or
+// mapped), as the IPv6 socket sees it: ::/0 means everyone, ::/8 holds all IPv4 peers too.
 // AccessList: deny wins; when any allow rule exists, a peer must match one; with no rules at all
 // everyone is allowed. Non-IP peers (Unix sockets) match no rule: allowed only without allow rules.
 // Values: copyable, immutable after building; safe to read from many threads at once.

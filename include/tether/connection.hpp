@@ -13,6 +13,12 @@
 // until the buffer drains below the low watermark: a client that does not read stops being read.
 // A send() that would buffer more than max_buffered fails (std::errc::no_buffer_space) and closes
 // the connection (a slow consumer in a broadcast).
+// Broadcast (chat, pub/sub): broadcast() queues a message for every other connection of the
+// server; a sender then does `co_await c.broadcast_room()`, which waits while any receiver is
+// over the high watermark (until it is back below the low one) or too many broadcast bytes are
+// still on their way to other loops. So a fast sender goes at the pace of the slowest reader
+// instead of making it a "slow consumer". A receiver over the high watermark that takes no byte
+// for the server's stall_timeout is truly stuck: it is closed (slow-consumer), and the senders go on.
 // Memory: read() lends the loop's buffer (no read buffer per connection); the output buffers are
 // allocated only when the socket cannot take a send() at once, and kept for reuse.
 // Ownership: the server owns the Connection and its socket; the handler gets a reference valid
@@ -122,6 +128,28 @@ class FlushOp : private ReadyNode, private TimerNode {
   std::optional<std::stop_callback<Stop>> stop_;
 };
 
+/// Awaitable of Connection::broadcast_room(): Status once receivers have room again (or the error
+/// that closed this connection meanwhile).
+class BroadcastRoomOp : private ReadyNode {
+ public:
+  explicit BroadcastRoomOp(Connection& c) noexcept;
+  BroadcastRoomOp(const BroadcastRoomOp&) = delete;
+  BroadcastRoomOp& operator=(const BroadcastRoomOp&) = delete;
+  ~BroadcastRoomOp();
+  bool await_ready() const noexcept;
+  bool await_suspend(std::coroutine_handle<> h) noexcept;
+  Status await_resume() noexcept;
+
+ private:
+  friend class tether::Connection;
+  friend struct ServerLoop;
+  void wake() noexcept;  // through the ready queue
+  static void on_ready(ReadyNode& node) noexcept;
+  Connection* conn_;
+  std::coroutine_handle<> waiter_;
+  bool parked_ = false;
+};
+
 }  // namespace detail
 
 class Connection {
@@ -166,10 +194,13 @@ class Connection {
   void broadcast(std::string_view text) {
     broadcast(std::as_bytes(std::span(text.data(), text.size())));
   }
+  /// After broadcast(): waits while receivers are backed up (see the top of this file).
+  detail::BroadcastRoomOp broadcast_room() noexcept { return detail::BroadcastRoomOp(*this); }
 
  private:
   friend class detail::ConnReadOp;
   friend class detail::FlushOp;
+  friend class detail::BroadcastRoomOp;
   friend struct detail::ServerLoop;
 
   // Allocated the first time the socket does not take a send() at once, then kept.
@@ -180,6 +211,10 @@ class Connection {
   struct Link : detail::ListHook {
     Connection* conn;
   };
+  struct StallTimer : detail::TimerNode {
+    Connection* conn;
+    std::uint64_t progress = 0;  // bytes written when it was armed
+  };
 
   detail::FdHandle* stream_handle() const noexcept { return stream_->handle_; }
   void start_write() noexcept;
@@ -188,6 +223,10 @@ class Connection {
   void touch() noexcept;
   static void on_write(detail::ReadyNode& node) noexcept;
   static void on_idle(detail::TimerNode& node) noexcept;
+  // Broadcast congestion (broadcast.cpp): after buffered_ changed, or on close.
+  void note_level() noexcept;
+  std::uint64_t progress() const noexcept;
+  static void on_stall(detail::TimerNode& node) noexcept;
 
   detail::ServerLoop* loop_;
   AsyncTcpStream* stream_;
@@ -199,6 +238,9 @@ class Connection {
   IdleTimer idle_;
   std::chrono::steady_clock::time_point last_active_;
   Link link_;
+  StallTimer stall_;
+  detail::BroadcastRoomOp* room_ = nullptr;  // this connection's sender, waiting for room
+  bool congested_ = false;                   // counted in the server's congested receivers
   std::uint64_t bytes_in_ = 0;
   std::uint64_t bytes_out_ = 0;
 };

@@ -3,8 +3,9 @@
 //   Server server({.address = Endpoint::ipv4_any(7000)});
 //   auto stats = server.run([](Connection& c) -> Task<void> { ... });  // until SIGINT/SIGTERM
 //
-// Loops: `threads` loops (default: one per core), loop 0 on the thread that calls run(). Each
-// loop has its own SO_REUSEPORT listener, so the kernel spreads connections over the loops
+// Loops: `threads` loops (default: one per core), loop 0 on the thread that calls run(). All
+// loops accept from one listening socket bound without SO_REUSEPORT (tether/port_group.hpp): the
+// listen fails with EADDRINUSE when anything holds the port, and no other process can join it
 // (AcceptMode::single_acceptor instead accepts on loop 0 and hands connections out round-robin;
 // Unix sockets always use it). Limits: max_connections (extra clients are closed at once),
 // idle_timeout (a silent client is closed; the others go on), high/low watermarks (see
@@ -36,7 +37,10 @@
 
 namespace tether {
 
-enum class AcceptMode : std::uint8_t { reuse_port, single_acceptor };
+/// every_loop: each loop accepts from the one listening socket (whichever loop is free takes the
+/// client); single_acceptor: loop 0 accepts and hands clients out round-robin. reuse_port is the
+/// old name of every_loop: no mode uses SO_REUSEPORT, so no other process can share the port.
+enum class AcceptMode : std::uint8_t { every_loop, single_acceptor, reuse_port = every_loop };
 
 struct ServerStats {
   std::uint64_t connections = 0;    ///< clients served (accepted and handed to the handler)
@@ -74,10 +78,13 @@ struct ServerOptions {
   std::size_t high_watermark = 256 * 1024;      ///< stop reading a client above this
   std::size_t low_watermark = 64 * 1024;        ///< resume below this
   std::size_t max_buffered = 1024 * 1024;       ///< a send beyond this closes the connection
+  /// Broadcast: a receiver over the high watermark that takes no byte for this long is closed
+  /// (slow-consumer) so that the senders waiting for it go on (connection.hpp).
+  std::chrono::milliseconds stall_timeout{10000};
   bool no_delay = true;                         ///< TCP_NODELAY on every accepted TCP client
   bool handle_signals = true;                   ///< SIGINT/SIGTERM start a graceful shutdown
-  AcceptMode accept_mode = AcceptMode::reuse_port;
-  ListenOptions listen;                         ///< backlog, v6_only (reuse_port is set per mode)
+  AcceptMode accept_mode = AcceptMode::every_loop;
+  ListenOptions listen;                         ///< backlog, v6_only (reuse_port is never set)
   AccessList access;                            ///< --allow / --deny
   std::function<void(const ServerEvent&)> on_event;
 };

@@ -37,6 +37,8 @@ Connection::Connection(detail::ServerLoop& loop, AsyncTcpStream& stream,
     : loop_(&loop), stream_(&stream), peer_(&peer) {
   idle_.conn = this;
   idle_.fire = &Connection::on_idle;
+  stall_.conn = this;
+  stall_.fire = &Connection::on_stall;
   link_.conn = this;
   loop.connections.push_back(link_);
   // A fresh reading, not the loop's cached time: one poll can accept a backlog of connections
@@ -57,6 +59,7 @@ Connection::~Connection() {
     out_->op.unlink();
   }
   if (idle_.armed()) l.timers.remove(idle_);
+  if (stall_.armed()) l.timers.remove(stall_);
   if (buffered_ > 0) {
     loop_->server.note_buffered(-static_cast<std::ptrdiff_t>(buffered_));
     loop_->buffered -= buffered_;
@@ -66,19 +69,6 @@ Connection::~Connection() {
 
 std::size_t Connection::loop_index() const noexcept { return loop_->index; }
 EventLoop& Connection::loop() const noexcept { return loop_->loop; }
-
-void Connection::broadcast(std::span<const std::byte> data) {
-  auto& loops = loop_->server.loops;
-  if (loops.size() > 1) {
-    auto copy = std::make_shared<const std::vector<std::byte>>(data.begin(), data.end());
-    for (auto& l : loops) {
-      if (l.get() == loop_) continue;
-      detail::ServerLoop* target = l.get();
-      target->loop.post([target, copy] { target->deliver(*copy, nullptr); });
-    }
-  }
-  loop_->deliver(data, this);
-}
 
 void Connection::touch() noexcept { last_active_ = loop_->loop.now(); }
 
@@ -119,6 +109,7 @@ Status Connection::send(std::span<const std::byte> data) {
     buffered_ = out_->inflight.size();
     loop_->buffered += buffered_;
     loop_->server.note_buffered(static_cast<std::ptrdiff_t>(buffered_));
+    note_level();
     start_write();
     return {};
   }
@@ -126,6 +117,7 @@ Status Connection::send(std::span<const std::byte> data) {
   buffered_ += data.size();
   loop_->buffered += data.size();
   loop_->server.note_buffered(static_cast<std::ptrdiff_t>(data.size()));
+  note_level();
   return {};
 }
 
@@ -160,6 +152,7 @@ bool Connection::write_finished() noexcept {
   o.inflight.clear();
   o.inflight.swap(o.pending);
   touch();
+  note_level();
   return true;
 }
 
@@ -189,6 +182,12 @@ void Connection::close(std::error_code why) noexcept {
     stream_->close();
   }
   wake_waiters();
+  note_level();
+}
+
+// Bytes the client has taken so far, including a background write still under way.
+std::uint64_t Connection::progress() const noexcept {
+  return bytes_out_ + (out_ && out_->op.state == detail::OpState::waiting ? out_->op.done : 0);
 }
 
 void Connection::on_idle(detail::TimerNode& node) noexcept {

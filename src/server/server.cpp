@@ -2,11 +2,12 @@
 #include "async/loop_impl.hpp"
 #include "server/server_loop.hpp"
 
+#include <tether/accept_guard.hpp>
 #include <tether/linger.hpp>
+#include <tether/port_group.hpp>
 #include <tether/server.hpp>
 #include <tether/timer.hpp>
 
-#include <fcntl.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -40,22 +41,17 @@ namespace detail {
 
 namespace {
 
-constexpr auto backoff_min = 10ms;
-constexpr auto backoff_max = 1000ms;
-
-// errno comparisons without std::error_condition: no virtual call, nothing that might need a
-// file descriptor (sanitizers check virtual calls with a pipe; out of fds, that check fails).
+// errno comparisons without std::error_condition (see AcceptGuard::out_of_fds).
 bool is_errno(std::error_code ec, int value) noexcept {
   return ec.value() == value &&
          (ec.category() == std::system_category() || ec.category() == std::generic_category());
 }
-bool out_of_fds(std::error_code ec) noexcept { return is_errno(ec, EMFILE) || is_errno(ec, ENFILE); }
-bool out_of_memory(std::error_code ec) noexcept { return is_errno(ec, ENOBUFS) || is_errno(ec, ENOMEM); }
 
 std::string_view close_reason(std::error_code ec) noexcept {
   if (!ec) return "eof";
   if (is_errno(ec, ETIMEDOUT)) return "idle";
   if (ec == Errc::closed) return "shutdown";
+  if (ec == Errc::frame_too_large) return "too-long";  // a handler's input limit (chat --max-line)
   if (is_errno(ec, ENOBUFS)) return "slow-consumer";
   if (is_errno(ec, ECONNRESET)) return "reset";
   return "error";
@@ -136,7 +132,6 @@ Task<void> serve_connection(ServerLoop& ls, AsyncTcpStream stream, PeerAddress p
 
 Task<void> accept_loop(ServerLoop& ls) {
   ls.accepting = true;
-  auto backoff = backoff_min;
   while (ls.listener.is_open()) {
     auto accepted = co_await ls.listener.accept();
     if (!accepted) {
@@ -144,54 +139,33 @@ Task<void> accept_loop(ServerLoop& ls) {
       if (ec == Errc::closed || ec == Errc::cancelled) break;
       ++ls.stats.accept_errors;
       ls.emit({.kind = ServerEvent::Kind::accept_error, .loop = ls.index, .error = ec});
-      if (out_of_fds(ec) && ls.shed_one()) continue;
-      if (out_of_fds(ec) || out_of_memory(ec)) {
-        ++ls.stats.backoffs;  // wait instead of spinning on a queue we cannot drain
-        (void)co_await sleep_for(backoff);
-        backoff = std::min(backoff * 2, backoff_max);
+      const auto verdict = ls.guard.on_error(ls.listener.socket().fd(), ec);
+      if (verdict.shed) ++ls.stats.shed;
+      if (verdict.wait.count() > 0) {
+        ++ls.stats.backoffs;
+        (void)co_await sleep_for(verdict.wait);
       }
       continue;  // ECONNABORTED and the like: on to the next client
     }
-    backoff = backoff_min;
+    ls.guard.on_success();
     ls.admit(std::move(accepted->stream), std::move(accepted->peer));
   }
   ls.accepting = false;
   ls.connection_done();
 }
 
-int open_reserve() noexcept { return ::open("/dev/null", O_RDONLY | O_CLOEXEC); }
-
 }  // namespace
 
-ServerLoop::ServerLoop(ServerImpl& s, std::size_t i)
-    : server(s), index(i), reserve_fd(open_reserve()), drain_timer(loop) {}
+ServerLoop::ServerLoop(ServerImpl& s, std::size_t i) : server(s), index(i), drain_timer(loop) {}
 
 ServerLoop::~ServerLoop() {
   // Connection tasks still suspended refer to this object's members: destroy them first.
   impl_of(loop).shutdown();
   listener.close();
-  if (reserve_fd >= 0) ::close(reserve_fd);
 }
 
 void ServerLoop::emit(ServerEvent event) const {
   if (server.options.on_event) server.options.on_event(event);
-}
-
-bool ServerLoop::shed_one() noexcept {
-  if (reserve_fd < 0) {
-    reserve_fd = open_reserve();
-    return false;
-  }
-  ::close(reserve_fd);
-  reserve_fd = -1;
-  int fd = ::accept4(listener.socket().fd(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-  const bool shed = fd >= 0;
-  if (shed) {
-    ::close(fd);
-    ++stats.shed;
-  }
-  reserve_fd = open_reserve();
-  return shed && reserve_fd >= 0;
 }
 
 void ServerLoop::admit(AsyncTcpStream stream, Endpoint peer) {
@@ -295,27 +269,31 @@ Result<Endpoint> Server::listen() {
   std::size_t n = o.threads != 0 ? o.threads : std::max(1u, std::thread::hardware_concurrency());
   if (o.address.is_unix()) o.accept_mode = AcceptMode::single_acceptor;
   for (std::size_t i = 0; i < n; ++i) s.loops.push_back(std::make_unique<detail::ServerLoop>(s, i));
-  const bool per_loop = o.accept_mode == AcceptMode::reuse_port && n > 1;
-  ListenOptions lo = o.listen;
-  if (per_loop) lo.reuse_port = true;
-  Endpoint where = o.address;
-  for (std::size_t i = 0; i < (per_loop ? n : 1); ++i) {
-    auto l = AsyncTcpListener::bind(s.loops[i]->loop, where, lo);
+  // Every loop accepts from one exclusively bound socket (tether/port_group.hpp): the listen fails
+  // when anything holds the port, and nothing can join it afterwards.
+  const bool per_loop = o.accept_mode == AcceptMode::every_loop && n > 1;
+  auto listeners = listen_shared(o.address, per_loop ? n : 1, o.listen);
+  if (!listeners) {
+    s.loops.clear();
+    return fail(listeners.error());
+  }
+  for (std::size_t i = 0; i < listeners->size(); ++i) {
+    auto l = AsyncTcpListener::adopt(s.loops[i]->loop, std::move((*listeners)[i]));
     if (!l) {
       s.loops.clear();
       return fail(l.error());
     }
     s.loops[i]->listener = std::move(*l);
-    if (i == 0) {
-      auto ep = s.loops[0]->listener.local_endpoint();
-      if (!ep) return fail(ep.error());
-      where = *ep;  // port 0 resolved: the other loops join this port
-    }
   }
-  s.bound = where;
+  auto where = s.loops[0]->listener.local_endpoint();
+  if (!where) {
+    s.loops.clear();
+    return fail(where.error());
+  }
+  s.bound = *where;
   s.listening = true;
-  s.loops[0]->emit({.kind = ServerEvent::Kind::listening, .loop = 0, .peer = where});
-  return where;
+  s.loops[0]->emit({.kind = ServerEvent::Kind::listening, .loop = 0, .peer = s.bound});
+  return s.bound;
 }
 
 Result<ServerStats> Server::run(Handler handler) {

@@ -1,6 +1,7 @@
 // src/server/server_loop.hpp (private): the state of a Server and of each of its loops.
 #pragma once
 
+#include <tether/accept_guard.hpp>
 #include <tether/async_tcp.hpp>
 #include <tether/connection.hpp>
 #include <tether/detail/list.hpp>
@@ -38,19 +39,19 @@ struct __attribute__((visibility("hidden"))) ServerLoop {
   void admit(AsyncTcpStream stream, Endpoint peer);
   void deliver(std::span<const std::byte> data, const Connection* except);
   void emit(ServerEvent event) const;
-  /// Closes the reserved fd, accepts and closes one pending client, reopens it. False if the
-  /// reserve could not help (then back off).
-  bool shed_one() noexcept;
+  /// Resumes this loop's senders waiting in broadcast_room() while the server has room.
+  void wake_room_waiters() noexcept;
 
   ServerImpl& server;
   std::size_t index;
   EventLoop loop;
   AsyncTcpListener listener;
   HookList connections;
+  HookList room_waiters;  // BroadcastRoomOps (as ReadyNodes) parked on this loop
   std::size_t active = 0;
   std::size_t buffered = 0;  // bytes buffered for writing by this loop's connections
   ServerStats stats;
-  int reserve_fd = -1;
+  AcceptGuard guard;  // accept errors: shed with a reserved fd, back off
   bool draining = false;
   bool accepting = false;  // the accept task is alive
   Timer drain_timer;
@@ -71,6 +72,17 @@ struct __attribute__((visibility("hidden"))) ServerImpl {
   int signals_seen = 0;  // loop 0 only
   std::atomic<std::size_t> buffered_total{0};
   std::atomic<std::size_t> peak_buffered{0};
+  // Broadcast backpressure (broadcast.cpp).
+  std::atomic<bool> broadcasting{false};       // set by the first broadcast(): congestion is tracked
+  std::atomic<std::size_t> congested{0};       // connections over the high watermark
+  std::atomic<std::size_t> in_transit{0};      // broadcast bytes posted to other loops, not delivered
+  std::atomic<std::size_t> room_waiting{0};    // senders parked in broadcast_room()
+
+  bool has_room() const noexcept {
+    return congested.load() == 0 && in_transit.load() <= options.high_watermark;
+  }
+  /// Any thread: after congestion eased, wakes the parked senders of every loop.
+  void release_room() noexcept;
 
   /// Posts begin_drain to every loop (any thread).
   void request_stop() noexcept;

@@ -69,3 +69,20 @@ TEST(AccessList, no_rules_allows_everyone_and_deny_only_allows_the_rest) {
   EXPECT_TRUE(deny_only.permits(ep("127.0.0.1:1")));
   EXPECT_TRUE(deny_only.permits(*Endpoint::unix_path("/tmp/x")));
 }
+
+// Issue 8 item 13: an IPv6 block shorter than /96 holds IPv4 peers as an IPv6 socket sees them
+// (::ffff:a.b.c.d): ::/0 is everyone, and a block that does not cover ::ffff:0:0/96 holds none.
+TEST(Cidr, short_ipv6_blocks_hold_ipv4_peers_as_mapped_addresses) {
+  auto all = *Cidr::parse("::/0");
+  EXPECT_TRUE(all.contains(ep("[::ffff:127.0.0.1]:9")));
+  EXPECT_TRUE(all.contains(ep("10.1.2.3:9")));
+  EXPECT_TRUE(all.contains(ep("[2001:db8::1]:9")));
+  EXPECT_TRUE(Cidr::parse("::/80")->contains(ep("[::ffff:192.0.2.1]:9")));
+  EXPECT_TRUE(Cidr::parse("::ffff:0:0/95")->contains(ep("192.0.2.1:9")));
+  EXPECT_FALSE(Cidr::parse("2001:db8::/32")->contains(ep("[::ffff:192.0.2.1]:9")));
+  EXPECT_FALSE(Cidr::parse("::/96")->contains(ep("192.0.2.1:9")));  // ::a.b.c.d (compatible), not mapped
+  AccessList deny_all;
+  ASSERT_TRUE(deny_all.deny("::/0"));
+  EXPECT_FALSE(deny_all.permits(ep("[::ffff:127.0.0.1]:9")));
+  EXPECT_FALSE(deny_all.permits(ep("127.0.0.1:9")));
+}

@@ -72,6 +72,8 @@ Totals sum(const std::vector<std::unique_ptr<WorkerStats>>& stats) {
     t.bytes += s->bytes.load(std::memory_order_relaxed);
     t.sent += s->sent.load(std::memory_order_relaxed);
     t.errors += s->errors.load(std::memory_order_relaxed);
+    t.duplicates += s->duplicates.load(std::memory_order_relaxed);
+    t.reordered += s->reordered.load(std::memory_order_relaxed);
   }
   return t;
 }
@@ -165,6 +167,11 @@ int run_bench(BenchArgs& a) {
     log.error(fmt::format("bench {}: {} error(s), first: {}", c.target_text, m.totals.errors, m.first_error));
     return exit_failure;
   }
+  if (c.mode == Mode::rr && m.totals.messages == 0) {
+    log.error(fmt::format("bench rr {}: 0 messages completed in {:.2f} s: nothing came back (is it an echo server?)",
+                          c.target_text, m.seconds));
+    return exit_failure;
+  }
   if (m.totals.messages == 0 && m.totals.bytes == 0) {
     log.error(fmt::format("bench {}: nothing was measured", c.target_text));
     return exit_failure;
@@ -185,18 +192,18 @@ void add_mode(CLI::App& bench, const char* name, const char* help, Mode mode, in
                            : mode == Mode::stream  ? "Parallel streams"
                            : mode == Mode::connect ? "Connection attempts in flight"
                                                    : "UDP flows (sockets)";
-  cmd->add_option("-c,--conns", c.conns, conns_help)->capture_default_str();
+  numeric_flag(cmd->add_option("-c,--conns", c.conns, conns_help)->capture_default_str(), 1, 100'000, "N", Number::integer);
   const char* size_help = mode == Mode::stream ? "Bytes per write" : mode == Mode::udp ? "Datagram size in bytes" : "Message size in bytes";
-  if (mode != Mode::connect) cmd->add_option("-s,--size", c.size, size_help)->capture_default_str();
-  if (mode == Mode::rr) cmd->add_option("-P,--pipeline", c.pipeline, "Messages in flight per connection")->capture_default_str();
-  if (mode == Mode::udp) cmd->add_option("-r,--rate", c.rate, "Datagrams per second in total (0: as fast as possible)")->capture_default_str();
+  if (mode != Mode::connect) numeric_flag(cmd->add_option("-s,--size", c.size, size_help)->capture_default_str(), 1, 64 << 20, "BYTES", Number::integer);
+  if (mode == Mode::rr) numeric_flag(cmd->add_option("-P,--pipeline", c.pipeline, "Messages in flight per connection")->capture_default_str(), 1, 100'000, "N", Number::integer);
+  if (mode == Mode::udp) numeric_flag(cmd->add_option("-r,--rate", c.rate, "Datagrams per second in total (0: as fast as possible)")->capture_default_str(), 1, 1e9, "N", Number::real, true);
   if (mode == Mode::connect) cmd->add_flag("--reset", c.reset_close, "Close with RST (SO_LINGER 0): no TIME_WAIT");
-  cmd->add_option("-t,--time", c.seconds, "Seconds to measure")->capture_default_str();
-  cmd->add_option("--warmup", c.warmup, "Seconds to run before measuring")->capture_default_str();
-  cmd->add_option("--threads", c.threads, "Client threads, each with its own epoll loop")->capture_default_str();
-  cmd->add_option("-i,--interval", c.interval, "Seconds between progress lines on stderr (0: none)")->capture_default_str();
+  numeric_flag(cmd->add_option("-t,--time", c.seconds, "Seconds to measure")->capture_default_str(), 0.01, max_seconds, "SECS");
+  numeric_flag(cmd->add_option("--warmup", c.warmup, "Seconds to run before measuring")->capture_default_str(), 0.01, max_seconds, "SECS", Number::real, true);
+  numeric_flag(cmd->add_option("--threads", c.threads, "Client threads, each with its own epoll loop")->capture_default_str(), 1, 1024, "N", Number::integer);
+  numeric_flag(cmd->add_option("-i,--interval", c.interval, "Seconds between progress lines on stderr (0: none)")->capture_default_str(), 0.01, max_seconds, "SECS", Number::real, true);
   cmd->add_flag("--json", c.json, "Report as JSON on stdout, progress as JSON lines on stderr");
-  cmd->add_option("--server-pid", c.server_pid, "Also report this process's CPU time per message");
+  numeric_flag(cmd->add_option("--server-pid", c.server_pid, "Also report this process's CPU time per message"), 1, 4194304, "PID", Number::integer);
   cmd->callback([args] { finish(run_bench(*args)); });
 }
 

@@ -77,6 +77,8 @@ struct WorkerStats {
   std::atomic<std::uint64_t> bytes{0};     ///< payload bytes (one direction)
   std::atomic<std::uint64_t> sent{0};      ///< udp: datagrams sent
   std::atomic<std::uint64_t> errors{0};
+  std::atomic<std::uint64_t> duplicates{0};  ///< udp: echoes of a sequence number already received
+  std::atomic<std::uint64_t> reordered{0};   ///< udp: echoes that came after a later one
   Histogram latency;                       ///< read by the main thread only after join()
   std::string first_error;                 ///< likewise
   int connected = 0;                       ///< connections established in setup

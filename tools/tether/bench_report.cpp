@@ -92,8 +92,9 @@ void print_report(const Config& c, const Measurement& m) {
       case Mode::stream: out += fmt::format(R"("gbit_per_s":{:.4f},)", per_s(t.bytes, s) * 8 / 1e9); break;
       case Mode::connect: out += fmt::format(R"("conns_per_s":{:.1f},)", per_s(t.messages, s)); break;
       case Mode::udp:
-        out += fmt::format(R"("sent":{},"sent_per_s":{:.1f},"received_per_s":{:.1f},"loss_percent":{:.3f},)",
-                           t.sent, per_s(t.sent, s), per_s(t.messages, s), loss);
+        out += fmt::format(R"("sent":{},"sent_per_s":{:.1f},"received_per_s":{:.1f},"loss_percent":{:.3f},)"
+                           R"("duplicates":{},"reordered":{},)",
+                           t.sent, per_s(t.sent, s), per_s(t.messages, s), loss, t.duplicates, t.reordered);
         break;
     }
     if (h.count() > 0) {
@@ -130,6 +131,8 @@ void print_report(const Config& c, const Measurement& m) {
       case Mode::udp:
         out += fmt::format("  datagrams    sent {} ({:.0f}/s), received {} ({:.0f}/s), loss {:.2f}%\n", t.sent, per_s(t.sent, s),
                            t.messages, per_s(t.messages, s), loss);
+        out += fmt::format("  echoes       {} duplicate(s), {} reordered (neither counted as received twice)\n",
+                           t.duplicates, t.reordered);
         break;
     }
     if (h.count() > 0) {

@@ -15,6 +15,8 @@ struct Totals {
   std::uint64_t bytes = 0;
   std::uint64_t sent = 0;
   std::uint64_t errors = 0;
+  std::uint64_t duplicates = 0;
+  std::uint64_t reordered = 0;
 };
 
 /// Everything the report needs once the workers have stopped.

@@ -43,7 +43,7 @@ class StreamWorker {
       auto c = std::make_unique<StreamConn>();
       c->fd = stream->socket().fd();
       c->stream = std::move(*stream);
-      poller_.add(c->fd, EPOLLOUT, c.get());
+      poller_.add(c->fd, EPOLLOUT | EPOLLIN, c.get());  // EPOLLIN: a server that answers
       conns_.push_back(std::move(c));
       ++stats_.connected;
     }
@@ -64,6 +64,7 @@ class StreamWorker {
       }
       for (auto& ev : poller_.wait(events_, 50)) {
         auto& c = *static_cast<StreamConn*>(ev.data.ptr);
+        if (c.open && (ev.events & (EPOLLIN | EPOLLRDHUP)) != 0) on_readable(c);
         if (c.open) on_writable(c);
       }
       if (seen == Phase::measure) {
@@ -78,6 +79,24 @@ class StreamWorker {
   void error(const std::string& what) {
     if (stats_.first_error.empty()) stats_.first_error = what;
     stats_.errors.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  /// A discard server sends nothing: bytes back mean an echo (or other) server, whose replies
+  /// would fill its buffers and throttle the stream to a crawl. Said once, and the stream ends.
+  void on_readable(StreamConn& c) {
+    char byte = 0;
+    const ssize_t n = ::recv(c.fd, &byte, 1, MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+    if (n > 0) {
+      error("the server sends data back (an echo server?): bench stream needs a discard server "
+            "(tether listen --discard); use bench rr for an echo server");
+    } else if (n == 0) {
+      error("the server closed the connection");
+    } else {
+      error(std::string("recv: ") + std::strerror(errno));
+    }
+    poller_.remove(c.fd);
+    c.open = false;
   }
 
   void on_writable(StreamConn& c) {

@@ -3,7 +3,9 @@
 // Open loop, like `iperf3 -u`: each flow (a connected UDP socket) sends datagrams of -s bytes,
 // in batches of up to 32 with sendmmsg(), as fast as possible or at -r datagrams per second in
 // total; echoes are read with recvmmsg(). A datagram carries its sequence number in its first 8
-// bytes and the pattern after it; each echo is checked. Loss = sent - received, counted after a
+// bytes and the pattern after it; each echo is checked. Each sequence number counts once as
+// received (a bitmap per flow): duplicated echoes are reported as duplicates, and echoes that come
+// after a later one as reordered, neither hiding loss. Loss = sent - received, counted after a
 // short drain once sending stops (late echoes are still received).
 #include "bench.hpp"
 #include "epoll_poller.hpp"
@@ -31,6 +33,17 @@ struct Flow {
   std::uint64_t next_seq = 0;
   std::uint64_t flow_id = 0;
   std::uint64_t measure_from = ~std::uint64_t{0};  // first sequence number sent while measuring
+  std::vector<std::uint64_t> seen;                 // bit k: an echo of sequence number k came back
+  std::uint64_t highest = 0;                       // the highest sequence number echoed, + 1
+
+  /// Records the echo of `seq`: false when it had come back before (a duplicate).
+  bool first_echo(std::uint64_t seq) {
+    std::uint64_t& word = seen[seq / 64];
+    const std::uint64_t bit = std::uint64_t{1} << (seq % 64);
+    if ((word & bit) != 0) return false;
+    word |= bit;
+    return true;
+  }
 };
 
 class UdpWorker {
@@ -128,6 +141,7 @@ class UdpWorker {
       return 0;
     }
     f.next_seq += static_cast<std::uint64_t>(n);
+    f.seen.resize((f.next_seq + 63) / 64);
     return n;
   }
 
@@ -145,6 +159,8 @@ class UdpWorker {
     const int n = ::recvmmsg(f.fd, msgs, kBatch, MSG_DONTWAIT, nullptr);
     if (n <= 0) return;  // EAGAIN, or ECONNREFUSED from an ICMP error: nothing to count
     std::uint64_t good = 0;
+    std::uint64_t duplicates = 0;
+    std::uint64_t reordered = 0;
     for (int i = 0; i < n; ++i) {
       const std::byte* d = in_.data() + static_cast<std::size_t>(i) * size;
       std::uint64_t seq = 0;
@@ -152,9 +168,22 @@ class UdpWorker {
       const bool ok = msgs[i].msg_len == size && (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) == 0 &&
                       (seq & ~((std::uint64_t{1} << 48) - 1)) == f.flow_id &&
                       std::memcmp(d + kSeqBytes, pattern.at(seq), size - kSeqBytes) == 0;
-      if (ok) {
+      const std::uint64_t k = seq & ((std::uint64_t{1} << 48) - 1);
+      if (ok && k >= f.next_seq) {
+        if (counting) error("echoed datagram carries a sequence number never sent");
+      } else if (ok) {
         // Echoes of warm-up datagrams are not counted: they were not counted as sent either.
-        if ((seq & ((std::uint64_t{1} << 48) - 1)) >= f.measure_from) ++good;
+        const bool measured = k >= f.measure_from;
+        if (!f.first_echo(k)) {
+          if (measured) ++duplicates;
+          continue;
+        }
+        if (k + 1 < f.highest) {
+          if (measured) ++reordered;
+        } else {
+          f.highest = k + 1;
+        }
+        if (measured) ++good;
       } else if (counting) {
         error("echoed datagram differs from the datagram sent");
       }
@@ -162,6 +191,8 @@ class UdpWorker {
     if (counting) {
       stats_.messages.fetch_add(good, std::memory_order_relaxed);
       stats_.bytes.fetch_add(good * size, std::memory_order_relaxed);
+      stats_.duplicates.fetch_add(duplicates, std::memory_order_relaxed);
+      stats_.reordered.fetch_add(reordered, std::memory_order_relaxed);
     }
   }
 

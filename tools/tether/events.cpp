@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cmath>
 #include <ctime>
@@ -203,28 +204,38 @@ std::string Event::to_text() const {
   return out;
 }
 
+namespace {
+// Set once a write to stderr failed (a closed pipe: EPIPE, SIGPIPE being ignored): events stop.
+std::atomic<bool> g_stderr_gone{false};
+}  // namespace
+
 void write_stderr(std::string_view line) {
-  while (!line.empty()) {
+  while (!line.empty() && !g_stderr_gone.load(std::memory_order_relaxed)) {
     ssize_t n = ::write(STDERR_FILENO, line.data(), line.size());
     if (n < 0) {
       if (errno == EINTR) continue;
-      return;  // nowhere left to report to
+      g_stderr_gone = true;  // nowhere left to report to
+      return;
     }
     line.remove_prefix(static_cast<std::size_t>(n));
   }
 }
 
+namespace {
+std::string g_listening_backend;  // written before any loop starts, read only afterwards
+}  // namespace
+
+void set_listening_backend(std::string_view name) { g_listening_backend = name; }
+
 void EventLog::emit(const Event& event) const {
-  switch (format_) {
-    case EventFormat::none:
-      return;
-    case EventFormat::text:
-      write_stderr(event.to_text());
-      return;
-    case EventFormat::json:
-      write_stderr(event.to_json());
-      return;
+  if (format_ == EventFormat::none) return;
+  if (event.name() == "listening" && !g_listening_backend.empty()) {
+    Event with_backend = event;
+    with_backend.add("backend", g_listening_backend);
+    write_stderr(format_ == EventFormat::json ? with_backend.to_json() : with_backend.to_text());
+    return;
   }
+  write_stderr(format_ == EventFormat::json ? event.to_json() : event.to_text());
 }
 
 void EventLog::error(std::string_view message) const {

@@ -78,6 +78,11 @@ class EventLog {
   EventFormat format_;
 };
 
+/// The I/O backend every "listening" event names ("backend" field): "epoll" or "io_uring" for the
+/// event loops of the serving modes (all loops of a process use the same one), "poll" for the
+/// stdin/stdout relays. Set by the command before it listens; unset: no field.
+void set_listening_backend(std::string_view name);
+
 /// JSON string escaping (quotes, backslash, every control character, DEL, invalid UTF-8 as \u00XX).
 std::string json_escape(std::string_view text);
 /// Printable text: control characters, DEL and bytes >= 0x80 become \xNN, backslash becomes \\.

@@ -8,9 +8,12 @@
 #include "trace_hooks.hpp"
 #include "unix_cleanup.hpp"
 
+#include <tether/event_loop.hpp>
+
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <memory>
 
 namespace tether::cli {
@@ -34,6 +37,7 @@ struct ListenArgs {
   bool unix_remove_stale = false;
   CommonOptions common;
   std::vector<CLI::Option*> mode_flags;  // parallel to listen_modes()
+  CLI::App* cmd = nullptr;
 };
 
 /// The local endpoint from [ADDRESS] PORT, -s/-p or --unix; UsageError for bad input.
@@ -87,6 +91,17 @@ void emit_listening(const ListenSettings& s, const Result<Endpoint>& local) {
   s.log.emit(e);
 }
 
+void emit_rejected(const ListenSettings& s, const Endpoint& peer, const char* reason) {
+  if (!s.log.enabled()) return;
+  Event e("rejected");
+  e.add("proto", s.proto());
+  e.add("peer", Event::endpoint_text(peer, s.proto()));
+  e.add("reason", reason);
+  s.log.emit(e);
+}
+
+/// One client relayed with stdin/stdout (without -k). Peers that --allow/--deny refuse are closed
+/// and the wait goes on.
 int serve_stream(const ListenSettings& s) {
   // -w bounds the wait for the first client (then it is each connection's idle timeout).
   const auto w = s.common.timeout();
@@ -106,18 +121,21 @@ int serve_stream(const ListenSettings& s) {
       s.log.error(fmt::format("accept: {}", describe(ec)));
       return exit_failure;
     }
+    if (s.keep.access && !s.keep.access->permits(accepted->peer)) {
+      emit_rejected(s, accepted->peer, "denied");
+      continue;
+    }
     first = false;
     auto& stream = accepted->stream;
     const auto local = stream.local_endpoint();
     emit_endpoints(s.log, "accepted", s.proto(), local, accepted->peer);
     StreamRelayOptions ro;
-    ro.idle_timeout = s.common.timeout();
+    ro.idle_timeout = s.keep.idle_timeout;
     TraceSession trace(s.log, stream, true);
     RelayStats stats = relay_stream(stream, ro);
     trace.finish(stats);
     emit_closed(s.log, s.proto(), local, accepted->peer, stats, &stream);
-    int rc = finish_relay(s.log, stats);
-    if (!s.keep_open) return rc;
+    return finish_relay(s.log, stats);
   }
 }
 
@@ -134,9 +152,93 @@ int serve_datagrams(const ListenSettings& s) {
     last_peer = peer;
     emit_endpoints(s.log, "accepted", s.proto(), local, peer);
   };
+  std::optional<Endpoint> last_denied;  // one "rejected" event per run of datagrams from a peer
+  if (s.keep.access) {
+    ro.admit = [&](const Endpoint& peer) {
+      if (s.keep.access->permits(peer)) return true;
+      if (last_denied != peer) emit_rejected(s, peer, "denied");
+      last_denied = peer;
+      return false;
+    };
+  }
   RelayStats stats = relay_datagrams(*socket, ro);
   emit_closed(s.log, s.proto(), local, last_peer, stats, nullptr);
   return finish_relay(s.log, stats);
+}
+
+bool given(const ListenArgs& a, const char* flag) {
+  const CLI::Option* o = a.cmd->get_option_no_throw(flag);
+  return o != nullptr && o->count() > 0;
+}
+
+/// The server flags in the default (stdin/stdout) modes: each is enforced where it means something
+/// and refused (exit 2) where it cannot. The serving modes check their own.
+void apply_server_flags(const ListenArgs& a, ListenSettings& s) {
+  const bool udp = s.common.udp;
+  for (const char* flag : {"--threads", "--drain", "--accept-mode"}) {
+    if (given(a, flag)) {
+      throw UsageError(fmt::format("{} applies to the serving modes (--echo, --chat, --discard, --sockperf), "
+                                   "not to the stdin/stdout relay", flag));
+    }
+  }
+  if (udp && a.keep_open) throw UsageError("-k does not apply to -u: listen -u already answers every sender");
+  if (given(a, "--max-conns")) {
+    if (udp) throw UsageError("--max-conns does not apply to -u (datagrams have no connections)");
+    if (!a.keep_open) throw UsageError("--max-conns needs -k (without it, one client is served)");
+    s.keep.max_conns = serve_flags().max_conns;
+  }
+  s.keep.idle_timeout = s.common.timeout();
+  if (given(a, "--idle-timeout")) {
+    if (udp) throw UsageError("--idle-timeout does not apply to -u: -w ends the wait for datagrams");
+    if (serve_flags().idle_s > 0) {
+      s.keep.idle_timeout = std::chrono::milliseconds(
+          static_cast<std::chrono::milliseconds::rep>(std::ceil(serve_flags().idle_s * 1000.0)));
+    }
+  }
+  if (given(a, "--allow") || given(a, "--deny")) s.keep.access = access_list();
+}
+
+/// The server flags' --help, now that the default modes honour them too, and their one numeric
+/// validator (options.hpp).
+void describe_server_flags(CLI::App& cmd) {
+  auto set = [&](const char* flag, const char* help) {
+    CLI::Option* o = cmd.get_option_no_throw(flag);
+    if (o != nullptr) o->description(help);
+    return o;
+  };
+  if (auto* o = set("--threads", "Serving modes: event loops (default: one per core)")) {
+    numeric_flag(o, 1, 1024, "N", Number::integer);
+  }
+  if (auto* o = set("--max-conns", "-k and serving modes: refuse clients beyond N at once")) {
+    numeric_flag(o, 1, 10'000'000, "N", Number::integer);
+  }
+  if (auto* o = set("--idle-timeout", "Close a client silent for SECS (default: -w)")) {
+    numeric_flag(o, 0.001, max_seconds, "SECS");
+  }
+  if (auto* o = set("--drain", "Serving modes: on SIGINT/SIGTERM, let clients finish for SECS (default 5)")) {
+    numeric_flag(o, 0, 3600, "SECS");
+  }
+  if (auto* o = cmd.get_option_no_throw("--accept-mode")) {  // its error names the flag
+    o->get_validator(0)->active(false);
+    o->check(CLI::Validator(
+        [](std::string& v) -> std::string {
+          if (v == "reuseport" || v == "single") return {};
+          return "--accept-mode '" + text_escape(v) + "' is not reuseport or single";
+        },
+        ""));
+  }
+  if (auto* o = set("--allow", "Serve only peers in CIDR (repeatable; TCP, UDP and every mode)")) o->type_name("CIDR");
+  if (auto* o = set("--deny", "Refuse peers in CIDR (repeatable; wins over --allow; ::/0 is everyone)")) o->type_name("CIDR");
+}
+
+/// The server flags a datagram serving mode (--echo -u, --discard -u) cannot honour: there are no
+/// connections to cap, idle out or drain. --sockperf checks its own (serve_sockperf.cpp).
+void refuse_connection_flags_for_datagrams(const ListenArgs& a, const char* mode) {
+  for (const char* flag : {"--max-conns", "--idle-timeout", "--drain", "--accept-mode", "-k", "-w"}) {
+    if (given(a, flag)) {
+      throw UsageError(fmt::format("{} does not apply to {} -u (datagrams have no connections)", flag, mode));
+    }
+  }
 }
 
 int run_listen(ListenArgs& a) {
@@ -144,18 +246,37 @@ int run_listen(ListenArgs& a) {
   s.common = a.common;
   s.keep_open = a.keep_open;
   s.log = EventLog(a.common.event_format());
+  const auto& modes = listen_modes();
+  const bool relay = std::none_of(a.mode_flags.begin(), a.mode_flags.end(), [](auto* f) { return f->count() > 0; });
+  if (relay) apply_server_flags(a, s);
+  if (relay) {
+    set_listening_backend("poll");  // the relays wait with poll(2)
+  } else if (s.log.enabled()) {
+    EventLoop probe;  // the serving modes' loops all use the process's backend
+    set_listening_backend(probe.backend_name());
+  }
   auto local = local_endpoint(a, s.log);
   if (!local) return exit_failure;
   s.local = *local;
   if (a.address.empty() && s.common.family() == IpFamily::any && !s.common.is_unix()) s.v6_only = false;
   if (s.common.family() == IpFamily::ipv6 && s.local.is_unspecified()) s.v6_only = true;  // -6: IPv6 only
-  const auto& modes = listen_modes();
-  check_trace_applies(!s.common.udp && !s.common.is_unix() && std::none_of(a.mode_flags.begin(), a.mode_flags.end(), [](auto* f) { return f->count() > 0; }),
-                      "needs one TCP connection relayed to stdin/stdout (not -u, --unix or a serving mode)");
+  check_trace_applies(!s.common.udp && !s.common.is_unix() && relay && !s.keep_open,
+                      "needs one TCP connection relayed to stdin/stdout (not -u, --unix, -k or a serving mode)");
   for (std::size_t i = 0; i < modes.size(); ++i) {
-    if (a.mode_flags[i]->count() > 0) return modes[i].run(s);
+    if (a.mode_flags[i]->count() == 0) continue;
+    if (std::string_view(modes[i].flag) != "--sockperf") {
+      if (s.common.udp) refuse_connection_flags_for_datagrams(a, modes[i].flag);
+      if (s.common.udp && s.common.is_unix() && given(a, "--threads")) {
+        throw UsageError("--threads does not apply to --unix -u (one socket: one loop)");
+      }
+      if (s.common.is_unix() && given(a, "--accept-mode")) {
+        throw UsageError("--accept-mode does not apply to --unix (one listener: one acceptor)");
+      }
+    }
+    return modes[i].run(s);
   }
-  return s.common.udp ? serve_datagrams(s) : serve_stream(s);
+  if (s.common.udp) return serve_datagrams(s);
+  return s.keep_open ? serve_stream_concurrently(s) : serve_stream(s);
 }
 
 }  // namespace
@@ -209,17 +330,21 @@ void add_listen_command(CLI::App& app) {
   cmd->footer(
       "PORT 0 picks a free port (-v or --json shows it). Without ADDRESS, -4 or -6 it listens on\n"
       "[::] with IPv6-only off: IPv4 and IPv6 clients both reach it. Exits when the client is\n"
-      "done, unless -k is given. -w SECS bounds the wait for the first client (exit 1 when none\n"
-      "came), then ends a connection idle that long; with -u it ends the wait for datagrams; with\n"
-      "--echo/--chat/--discard it is the idle timeout of each client. With -u, datagrams from\n"
-      "stdin go to the last sender. A --unix PATH whose socket file is left by a dead server is\n"
-      "refused (the message says whether a server answers); --unix-remove-stale replaces it.\n"
+      "done; with -k, serves clients at once until stopped. -w SECS bounds the wait for the first\n"
+      "client (exit 1 when none came), then ends a connection idle that long; with -u it ends the\n"
+      "wait for datagrams; with --echo/--chat/--discard it is the idle timeout of each client.\n"
+      "With -u, datagrams from stdin go to the last sender. --allow/--deny, --idle-timeout (and\n"
+      "--max-conns with -k) apply here too. A --unix PATH whose socket file is left by a dead\n"
+      "server is refused (the message says whether a server answers); --unix-remove-stale\n"
+      "replaces it.\n"
       "Exit status: 0 clean close, 1 network error, 2 bad usage.");
   cmd->add_option("ADDRESS", args->address, "Local address to listen on (default: all, IPv6 and IPv4)");
   cmd->add_option("PORT", args->port, "Port number or service name; 0 picks a free port");
-  cmd->add_flag("-k,--keep-open", args->keep_open, "Accept clients one after another");
+  cmd->add_flag("-k,--keep-open", args->keep_open,
+                "Serve clients at the same time: each one's bytes to stdout, stdin to all (like ncat -k)");
   cmd->add_flag("--unix-remove-stale", args->unix_remove_stale,
                 "With --unix PATH: replace a socket file no server answers on (left by a dead server)");
+  args->cmd = cmd;
   add_common_options(*cmd, args->common, "Local address to listen on (like ADDRESS)",
                      "Local port to listen on (like PORT)");
   add_trace_option(*cmd);
@@ -229,6 +354,7 @@ void add_listen_command(CLI::App& app) {
     args->mode_flags.push_back(flag);
     if (mode.add_options != nullptr) mode.add_options(*cmd);
   }
+  describe_server_flags(*cmd);
   cmd->callback([args] { finish(run_listen(*args)); });
 }
 

@@ -1,6 +1,6 @@
 // listen.hpp: `tether listen` and its serving modes.
 //
-// By default `listen` accepts one client (or one after another with -k) and relays stdin/stdout
+// By default `listen` accepts one client (or, with -k, any number at once) and relays stdin/stdout
 // with it. A serving mode replaces that default: it is a flag of `listen` (--echo, --chat, ...)
 // with a function that serves on the parsed settings. To add one:
 //   1. write tools/tether/listen_<mode>.cpp defining `ListenMode <mode>_listen_mode()`;
@@ -12,26 +12,39 @@
 #include "events.hpp"
 #include "options.hpp"
 
+#include <tether/cidr.hpp>
 #include <tether/endpoint.hpp>
 #include <tether/tcp.hpp>
 #include <tether/udp.hpp>
 
 #include <CLI/CLI.hpp>
 
+#include <chrono>
+#include <cstddef>
 #include <optional>
 #include <vector>
 
 namespace tether::cli {
 
+/// What the default (stdin/stdout) modes enforce of the server flags.
+struct RelayLimits {
+  int in_fd = 0;
+  int out_fd = 1;
+  std::optional<std::chrono::milliseconds> idle_timeout;  ///< --idle-timeout, else -w
+  std::optional<AccessList> access;                      ///< --allow/--deny, when given
+  std::size_t max_conns = 0;                             ///< --max-conns with -k; 0: no cap
+};
+
 /// Everything `listen` parsed, resolved and checked, ready to serve.
 struct ListenSettings {
   CommonOptions common;   ///< -u, --unix, -w, -v/--json ... as given
   Endpoint local;         ///< where to bind: the address and port (0: any free port), or a Unix path
-  bool keep_open = false; ///< -k: serve clients one after another
+  bool keep_open = false; ///< -k: serve clients concurrently (listen_keep.cpp)
   /// IPV6_V6ONLY for `local`: false for the default listener ([::] serving IPv4 clients too, as
   /// ncat does when no address and neither -4 nor -6 is given); nullopt keeps the system's.
   std::optional<bool> v6_only;
   EventLog log;           ///< where events and errors go
+  RelayLimits keep;       ///< the default modes' limits
 
   const char* proto() const noexcept { return common.proto(); }
 };
@@ -41,6 +54,9 @@ struct ListenSettings {
 Result<TcpListener> open_stream_listener(const ListenSettings& settings);
 /// The datagram counterpart (bind; "listening").
 Result<UdpSocket> open_datagram_socket(const ListenSettings& settings);
+
+/// listen -k over streams: every client at once, stdin to all, each one's bytes to stdout.
+int serve_stream_concurrently(const ListenSettings& settings);  // listen_keep.cpp
 
 /// A serving mode of `tether listen`.
 struct ListenMode {

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <cstdlib>
 
 namespace tether::cli {
 
@@ -29,6 +30,37 @@ const char* CommonOptions::proto() const noexcept {
   return udp ? "udp" : "tcp";
 }
 
+CLI::Option* numeric_flag(CLI::Option* option, double min, double max, const char* type, Number kind,
+                          bool zero_means_off) {
+  for (int i = 0;; ++i) {  // this validator replaces any other
+    try {
+      option->get_validator(i)->active(false);
+    } catch (const CLI::OptionNotFound&) {
+      break;
+    }
+  }
+  const bool integer = kind == Number::integer;
+  std::string range = fmt::format("{} from {:g} to {:g}", integer ? "a whole number" : "a number", min, max);
+  if (zero_means_off) range = fmt::format("0 or {}", range);
+  option->type_name(type);
+  option->check(CLI::Validator(
+      [=](std::string& text) -> std::string {
+        const std::string shown = "'" + text_escape(text) + "' is not " + range;
+        if (text.empty() || text.size() > 64) return shown;
+        // strtod also takes "nan", "inf" and hex floats: allow digits, one sign, '.', and exponents.
+        if (text.find_first_not_of("0123456789+-.eE") != std::string::npos) return shown;
+        char* end = nullptr;
+        const double v = std::strtod(text.c_str(), &end);
+        if (end != text.c_str() + text.size() || !std::isfinite(v)) return shown;
+        if (integer && (v != std::floor(v) || text.find_first_of(".eE") != std::string::npos)) return shown;
+        if (zero_means_off && v == 0) return {};
+        if (v < min || v > max) return shown;
+        return {};
+      },
+      ""));
+  return option;
+}
+
 void add_common_options(CLI::App& cmd, CommonOptions& o, const std::string& source_help,
                         const std::string& port_help) {
   cmd.add_flag("-u,--udp", o.udp, "Use datagrams (UDP, or Unix datagrams with --unix)");
@@ -37,16 +69,9 @@ void add_common_options(CLI::App& cmd, CommonOptions& o, const std::string& sour
   auto* v4 = cmd.add_flag("-4", o.ipv4, "IPv4 only");
   auto* v6 = cmd.add_flag("-6", o.ipv6, "IPv6 only");
   v4->excludes(v6);
-  cmd.add_option("-w,--timeout", o.timeout_s,
-                 "Connect deadline and idle timeout in seconds (UDP: how long to wait for replies)")
-      ->type_name("SECS")
-      ->check(CLI::Validator(
-          [](std::string& text) -> std::string {
-            double v = 0;
-            if (CLI::detail::lexical_cast(text, v) && v > 0 && v < 1e9) return {};
-            return "'" + text + "' is not a positive number of seconds";
-          },
-          "", "positive seconds"));
+  numeric_flag(cmd.add_option("-w,--timeout", o.timeout_s,
+                              "Connect deadline and idle timeout in seconds (UDP: how long to wait for replies)"),
+               0.001, max_seconds, "SECS");
   cmd.add_option("-s,--source", o.source, source_help)->type_name("ADDRESS");
   cmd.add_option("-p,--source-port", o.source_port, port_help)->type_name("PORT");
   cmd.add_flag("-v,--verbose", o.verbose, "Print events (listening, connected, closed...) on stderr");

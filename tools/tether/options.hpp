@@ -58,6 +58,19 @@ struct CommonOptions {
 void add_common_options(CLI::App& cmd, CommonOptions& options, const std::string& source_help,
                         const std::string& port_help);
 
+/// The longest duration any SECS flag accepts (about 11 days).
+inline constexpr double max_seconds = 1e6;
+
+/// What a numeric flag holds: any finite number, or a whole one.
+enum class Number : std::uint8_t { real, integer };
+
+/// The one validator of every numeric flag: the text must be a finite number (no nan, inf, hex or
+/// trailing junk) in [min, max], whole for Number::integer; with `zero_means_off`, 0 is accepted
+/// too (a flag whose 0 means "none"). It replaces the option's other validators and sets the type
+/// shown by --help ("SECS", "N"); a bad value is one line, "--flag: 'VALUE' is not ...", exit 2.
+CLI::Option* numeric_flag(CLI::Option* option, double min, double max, const char* type,
+                          Number kind = Number::real, bool zero_means_off = false);
+
 /// A port number or service name; UsageError naming `what` when it is neither.
 std::uint16_t port_or_usage(std::string_view text, std::string_view what);
 

@@ -69,6 +69,8 @@ struct DatagramRelayOptions {
   std::optional<std::chrono::milliseconds> linger_after_eof;
   /// Called when a datagram comes from a sender other than the previous one (listen -u).
   std::function<void(const Endpoint& peer)> on_new_peer;
+  /// When set, a datagram whose sender it refuses is dropped unseen (listen -u --allow/--deny).
+  std::function<bool(const Endpoint& peer)> admit;
 };
 
 /// Relays datagrams until a timeout above or an error. A timeout is a clean end for datagrams.

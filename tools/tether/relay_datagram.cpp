@@ -70,9 +70,11 @@ RelayStats relay_datagrams(UdpSocket& socket, const DatagramRelayOptions& option
       auto d = socket.recv_from(std::span<std::byte>(rbuf), no_wait());
       if (!d) {
         if (!transient(d.error())) return finish(d.error(), "read");
-      } else {
+      } else if (!options.admit || options.admit(d->from)) {
         if (d->truncated) ++stats.truncated;
-        if (auto ec = write_fully(options.out_fd, std::span<const std::byte>(rbuf.data(), d->size))) {
+        // -w also bounds a wait on a stdout nobody reads.
+        if (auto ec = write_fully_within(options.out_fd, std::span<const std::byte>(rbuf.data(), d->size),
+                                         stdin_open ? options.idle_timeout : options.linger_after_eof)) {
           return finish(ec, "stdout");
         }
         stats.bytes_in += d->size;

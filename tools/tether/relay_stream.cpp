@@ -2,11 +2,14 @@
 #include "relay.hpp"
 #include "stdio.hpp"
 
+#include <limits.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <mutex>
@@ -218,11 +221,55 @@ void pump_stdin(TcpStream& stream, int in_fd, Shared& shared) {
   }
 }
 
+/// How stdout takes a write without blocking past a wait that can end (issue 8 item 12: -w must fire
+/// while the reader of stdout reads nothing).
+enum class OutKind : std::uint8_t { file, socket, other };
+
+OutKind out_kind(int fd) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return OutKind::other;
+  if (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)) return OutKind::file;  // never waits on a reader
+  if (S_ISSOCK(st.st_mode)) return OutKind::socket;
+  return OutKind::other;
+}
+
+/// Writes `data` to stdout; waits for room with the stop signal and the idle timeout in view, so a
+/// stuck reader ends the relay at -w. A pipe or terminal with room takes PIPE_BUF bytes without
+/// blocking; a socket gets MSG_DONTWAIT. False when the relay must end (the reason is in `shared`).
+bool write_stdout(int fd, OutKind kind, std::span<const std::byte> data, Shared& shared) {
+  if (kind == OutKind::file) {
+    if (auto ec = write_fully(fd, data)) {
+      shared.fail(ec, "stdout");
+      return false;
+    }
+    return true;
+  }
+  while (!data.empty()) {
+    auto w = shared.wait(fd, POLLOUT);
+    if (w == Shared::Wake::stopped) return false;
+    if (w == Shared::Wake::idle) {
+      shared.fail_idle();
+      return false;
+    }
+    ssize_t n = kind == OutKind::socket ? ::send(fd, data.data(), data.size(), MSG_DONTWAIT)
+                                        : ::write(fd, data.data(), std::min<std::size_t>(data.size(), PIPE_BUF));
+    if (n < 0) {
+      if (errno == EINTR || errno == EAGAIN) continue;
+      shared.fail({errno, std::system_category()}, "stdout");
+      return false;
+    }
+    data = data.subspan(static_cast<std::size_t>(n));
+    shared.touch();  // the reader is taking bytes: not idle
+  }
+  return true;
+}
+
 /// socket -> stdout, until the peer's FIN, an error, the idle timeout or the stop signal.
 /// Returns true at the peer's clean end of stream.
 bool pump_socket(TcpStream& stream, int out_fd, Shared& shared) {
   std::vector<std::byte> buf(chunk_size);
   const int sock = stream.socket().fd();
+  const OutKind kind = out_kind(out_fd);
   for (;;) {
     auto w = shared.wait(sock, POLLIN);
     if (w == Shared::Wake::stopped) return false;
@@ -240,10 +287,7 @@ bool pump_socket(TcpStream& stream, int out_fd, Shared& shared) {
       shared.mark_closed(Closer::peer);
       return true;
     }
-    if (auto ec = write_fully(out_fd, std::span<const std::byte>(buf.data(), *n))) {
-      shared.fail(ec, "stdout");
-      return false;
-    }
+    if (!write_stdout(out_fd, kind, std::span<const std::byte>(buf.data(), *n), shared)) return false;
     shared.bytes_in += *n;
     shared.touch();
   }

@@ -16,6 +16,7 @@
 #include <thread>
 #include <cmath>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace tether::cli {
@@ -37,11 +38,14 @@ Task<void> discard(Connection& c) {
   }
 }
 
+// Lines longer than --max-line close their sender (reason "too-long"): the input buffer never
+// holds more than one line's limit plus one read. After each line the sender waits while a
+// receiver is backed up (Connection::broadcast_room), so a fast sender slows to the slowest reader.
 Task<void> chat(Connection& c) {
   // Only a Unix peer can be without an address: it shows as "unix:", as in the events.
   const std::string prefix = "<" + Event::endpoint_text(c.peer().unmapped(), "unix") + "> ";
   Buffer in;
-  LineCodec lines;
+  LineCodec lines(serve_flags().max_line != 0 ? serve_flags().max_line : LineCodec::default_max_length);
   std::string message;
   for (;;) {
     auto data = co_await c.read();
@@ -50,9 +54,14 @@ Task<void> chat(Connection& c) {
     if (!eof) in.append(*data);
     for (;;) {
       auto line = eof ? lines.decode_eof(in) : lines.decode(in);
-      if (!line || !*line) break;
+      if (!line) {
+        c.close(make_error_code(Errc::frame_too_large));  // the only error of LineCodec
+        co_return;
+      }
+      if (!*line) break;
       message.assign(prefix).append(**line).push_back('\n');
       c.broadcast(message);
+      if (!co_await c.broadcast_room()) co_return;
     }
     if (eof) co_return;
   }
@@ -121,12 +130,8 @@ int serve_stream(const ListenSettings& s, Server::Handler handler) {
   o.listen.v6_only = s.v6_only;
   o.threads = f.threads;
   o.max_connections = f.max_conns;
-  if (f.idle_s > 0) {
-    o.idle_timeout = seconds_flag(f.idle_s);
-  } else if (auto w = s.common.timeout()) {
-    o.idle_timeout = *w;
-  }
-  o.drain_timeout = seconds_flag(f.drain_s);
+  if (auto idle = idle_timeout(s)) o.idle_timeout = *idle;
+  o.drain_timeout = drain_timeout();
   o.access = access_list();
   if (f.accept_mode == "single") o.accept_mode = AcceptMode::single_acceptor;
   if (s.log.enabled()) o.on_event = [&s](const ServerEvent& ev) { emit(s, ev); };
@@ -160,13 +165,55 @@ int serve_stream(const ListenSettings& s, Server::Handler handler) {
   return exit_ok;
 }
 
+}  // namespace
+
+void refuse_flags(const ListenSettings& s, std::string_view mode, unsigned flags) {
+  const auto& f = serve_flags();
+  const std::pair<unsigned, const char*> given[] = {
+      {f.threads != 0 ? refuse_threads : 0u, "--threads"},
+      {f.max_conns != 0 ? refuse_max_conns : 0u, "--max-conns"},
+      {f.idle_s > 0 ? refuse_idle : 0u, "--idle-timeout"},
+      {f.drain_s >= 0 ? refuse_drain : 0u, "--drain"},
+      {!f.accept_mode.empty() ? refuse_accept_mode : 0u, "--accept-mode"},
+      {f.max_line != 0 ? refuse_max_line : 0u, "--max-line"},
+      {s.common.timeout() ? refuse_wait : 0u, "-w"},
+  };
+  for (const auto& [bit, flag] : given) {
+    if ((bit & flags) != 0) throw UsageError(fmt::format("{} does not apply to {}", flag, mode));
+  }
+}
+
+std::chrono::milliseconds drain_timeout() {
+  const double d = serve_flags().drain_s;
+  return d < 0 ? std::chrono::milliseconds(5000) : seconds_flag(d);
+}
+
+std::optional<std::chrono::milliseconds> idle_timeout(const ListenSettings& s) {
+  if (serve_flags().idle_s > 0) return seconds_flag(serve_flags().idle_s);
+  return s.common.timeout();
+}
+
+namespace {
+
+// What a datagram server cannot honour: it has no connections to limit, time out or drain.
+constexpr unsigned udp_refused = refuse_max_conns | refuse_idle | refuse_drain | refuse_accept_mode |
+                                 refuse_max_line | refuse_wait;
+
 int run_echo(const ListenSettings& s) {
-  if (s.common.udp) return serve_udp(s, UdpMode::echo);
+  if (s.common.udp) {
+    refuse_flags(s, "--echo -u", udp_refused);
+    return serve_udp(s, UdpMode::echo);
+  }
+  refuse_flags(s, "--echo", refuse_max_line);
   return serve_stream(s, echo);
 }
 
 int run_discard(const ListenSettings& s) {
-  if (s.common.udp) return serve_udp(s, UdpMode::discard);
+  if (s.common.udp) {
+    refuse_flags(s, "--discard -u", udp_refused);
+    return serve_udp(s, UdpMode::discard);
+  }
+  refuse_flags(s, "--discard", refuse_max_line);
   return serve_stream(s, discard);
 }
 
@@ -179,17 +226,19 @@ void add_serve_options(CLI::App& cmd) {
   auto& f = serve_flags();
   cmd.add_option("--threads", f.threads, "--echo/--chat/--discard: event loops (default: one per core)")
       ->check(CLI::Range(1, 1024));
-  cmd.add_option("--max-conns", f.max_conns, "--echo/--chat/--discard: close clients beyond N at once")
+  cmd.add_option("--max-conns", f.max_conns, "--echo/--chat/--discard/--sockperf (TCP): close clients beyond N at once")
       ->check(CLI::Range(1, 10'000'000));
-  cmd.add_option("--idle-timeout", f.idle_s, "--echo/--chat/--discard: close a client silent for SECS")
+  cmd.add_option("--idle-timeout", f.idle_s, "--echo/--chat/--discard/--sockperf (TCP): close a client silent for SECS (default: -w)")
       ->check(CLI::NonNegativeNumber);
-  cmd.add_option("--drain", f.drain_s, "--echo/--chat/--discard: on SIGINT/SIGTERM, let clients finish for SECS (default 5)")
+  cmd.add_option("--drain", f.drain_s, "--echo/--chat/--discard/--sockperf (TCP): on SIGINT/SIGTERM, let clients finish for SECS (default 5)")
       ->check(CLI::NonNegativeNumber);
-  cmd.add_option("--allow", f.allow, "--echo/--chat/--discard: serve only peers in CIDR (repeatable)")
+  cmd.add_option("--allow", f.allow, "--echo/--chat/--discard/--sockperf: serve only peers in CIDR (repeatable)")
       ->allow_extra_args(false);
-  cmd.add_option("--deny", f.deny, "--echo/--chat/--discard: refuse peers in CIDR (repeatable; wins over --allow)")
+  cmd.add_option("--deny", f.deny, "--echo/--chat/--discard/--sockperf: refuse peers in CIDR (repeatable; wins over --allow)")
       ->allow_extra_args(false);
-  cmd.add_option("--accept-mode", f.accept_mode, "--echo/--chat/--discard: reuseport (default) or single")
+  cmd.add_option("--max-line", f.max_line, "--chat: close a client whose line exceeds BYTES (default 65536)")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{64} << 20));
+  cmd.add_option("--accept-mode", f.accept_mode, "--echo/--chat/--discard: reuseport (default: every loop accepts) or single")
       ->check(CLI::IsMember({"reuseport", "single"}))
       ->group("");  // for measurements; hidden from --help
 }

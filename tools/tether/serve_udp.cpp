@@ -7,6 +7,7 @@
 #include <tether/async_udp.hpp>
 #include <tether/datagram_batch.hpp>
 #include <tether/event_loop.hpp>
+#include <tether/port_group.hpp>
 
 #include <fmt/format.h>
 
@@ -110,22 +111,25 @@ int serve_udp(const ListenSettings& s, UdpMode mode) {
                                              : std::max(1u, std::thread::hardware_concurrency());
   if (s.local.is_unix()) n = 1;
   std::vector<std::unique_ptr<UdpLoop>> loops;
-  Endpoint where = s.local;
+  // One socket bound without SO_REUSEPORT, shared by every loop: nothing else can hold the port.
   UdpBindOptions bo;
-  bo.reuse_port = n > 1;
   bo.v6_only = s.v6_only;
+  auto handles = bind_shared(s.local, n, bo);
+  if (!handles) {
+    s.log.error(fmt::format("bind {}: {}", s.local.to_string(), describe(handles.error())));
+    return exit_failure;
+  }
+  Endpoint where = s.local;
+  if (auto ep = handles->front().local_endpoint()) where = *ep;
+  if (s.local.kind() == EndpointKind::unix_path) remove_on_exit(std::string(s.local.unix_name()));
   for (std::size_t i = 0; i < n; ++i) {
     auto u = std::make_unique<UdpLoop>();
-    auto sock = AsyncUdpSocket::bind(u->loop, where, bo);
+    auto sock = AsyncUdpSocket::adopt(u->loop, std::move((*handles)[i]));
     if (!sock) {
       s.log.error(fmt::format("bind {}: {}", where.to_string(), describe(sock.error())));
       return exit_failure;
     }
     u->socket = std::move(*sock);
-    if (i == 0) {
-      if (auto ep = u->socket.local_endpoint()) where = *ep;
-      if (s.local.kind() == EndpointKind::unix_path) remove_on_exit(std::string(s.local.unix_name()));
-    }
     loops.push_back(std::move(u));
   }
   if (s.log.enabled()) {

@@ -72,12 +72,10 @@ void add_ss_command(CLI::App& app) {
   args->filter.add_options(*cmd);
   cmd->add_flag("-i,--info", args->info, "Show TCP_INFO (rtt, cwnd, ssthresh, retransmits, bytes, delivery rate, limit)");
   cmd->add_flag("--json", args->json, "One JSON document per snapshot on stdout");
-  cmd->add_option("-w,--watch", args->watch_s, "Repeat every SECS, with rates from the difference")
-      ->type_name("SECS")
-      ->check(CLI::Range(0.05, 86400.0));
-  cmd->add_option("-c,--count", args->count, "With --watch: stop after N snapshots")
-      ->type_name("N")
-      ->check(CLI::Range(1, 1000000));
+  numeric_flag(cmd->add_option("-w,--watch", args->watch_s, "Repeat every SECS, with rates from the difference"),
+               0.05, 86400.0, "SECS");
+  numeric_flag(cmd->add_option("-c,--count", args->count, "With --watch: stop after N snapshots"),
+               1, 1000000, "N", Number::integer);
   cmd->callback([args, cmd] { finish(run_ss(*args, *cmd)); });
 }
 

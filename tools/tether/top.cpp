@@ -148,12 +148,10 @@ void add_top_command(CLI::App& app) {
       "snapshots; the sparklines show the last 12 (bytes/s in+out, rtt). The filter flags are ss's.\n"
       "Exit status: 0 done, 1 sock_diag failed, 2 bad usage.");
   args->filter.add_options(*cmd);
-  cmd->add_option("-d,--delay", args->delay_s, "Seconds between frames (default 1)")
-      ->type_name("SECS")
-      ->check(CLI::Range(0.05, 3600.0));
-  cmd->add_option("-n,--iterations", args->iterations, "Stop after N frames (default: until q)")
-      ->type_name("N")
-      ->check(CLI::Range(1, 1000000));
+  numeric_flag(cmd->add_option("-d,--delay", args->delay_s, "Seconds between frames (default 1)"),
+               0.05, 3600.0, "SECS");
+  numeric_flag(cmd->add_option("-n,--iterations", args->iterations, "Stop after N frames (default: until q)"),
+               1, 1000000, "N", Number::integer);
   cmd->add_option("--sort", args->sort, "Initial order: rate, rtt, queue, state or port")->type_name("KEY");
   cmd->callback([args] { finish(run_top(*args)); });
 }

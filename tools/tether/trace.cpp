@@ -97,12 +97,10 @@ void add_trace_command(CLI::App& app) {
   cmd->add_option("PORT", args->port, "TCP port to watch (either side)");
   cmd->add_option("-i,--interface", args->interface, "Interface to capture on (default lo; 'any': all)")
       ->type_name("NAME");
-  cmd->add_option("-c,--count", args->connections, "Stop after N connections have closed")
-      ->type_name("N")
-      ->check(CLI::Range(1, 1000000));
-  cmd->add_option("-w,--timeout", args->timeout_s, "Stop after SECS")
-      ->type_name("SECS")
-      ->check(CLI::Range(0.01, 1e9));
+  numeric_flag(cmd->add_option("-c,--count", args->connections, "Stop after N connections have closed"),
+               1, 1000000, "N", Number::integer);
+  numeric_flag(cmd->add_option("-w,--timeout", args->timeout_s, "Stop after SECS"),
+               0.01, max_seconds, "SECS");
   cmd->add_flag("-S,--absolute", args->absolute, "Raw sequence numbers instead of relative ones");
   cmd->add_flag("--json", args->json, "One JSON line per segment");
   cmd->callback([args] { finish(run_trace(*args)); });
