@@ -3,12 +3,13 @@
 //   synchronous sockets   endpoint, resolve, socket, tcp, udp, datagram_batch, deadline, error
 //   async (event loops)   event_loop, task, when (when_all/when_any/with_timeout), timer,
 //                         async_tcp (Happy Eyeballs connect), async_udp, linger
-//   servers               server, connection, cidr (access lists)
+//   servers               server, connection, cidr (access lists), port_group, accept_guard
 //   codecs and buffers    buffer, codec, codec_line, codec_length, sockperf
 //   inspection            sock_diag, tcp_segment
 // Each header also compiles on its own, for code that wants less.
 #pragma once
 
+#include <tether/accept_guard.hpp>
 #include <tether/async_tcp.hpp>
 #include <tether/async_udp.hpp>
 #include <tether/buffer.hpp>
@@ -23,6 +24,7 @@
 #include <tether/error.hpp>
 #include <tether/event_loop.hpp>
 #include <tether/linger.hpp>
+#include <tether/port_group.hpp>
 #include <tether/resolve.hpp>
 #include <tether/server.hpp>
 #include <tether/sock_diag.hpp>

@@ -330,9 +330,10 @@ void add_listen_command(CLI::App& app) {
   cmd->footer(
       "PORT 0 picks a free port (-v or --json shows it). Without ADDRESS, -4 or -6 it listens on\n"
       "[::] with IPv6-only off: IPv4 and IPv6 clients both reach it. Exits when the client is\n"
-      "done; with -k, serves clients at once until stopped. -w SECS bounds the wait for the first\n"
-      "client (exit 1 when none came), then ends a connection idle that long; with -u it ends the\n"
-      "wait for datagrams; with --echo/--chat/--discard it is the idle timeout of each client.\n"
+      "done; with -k, serves clients at once until stopped.\n"
+      "-w SECS bounds the wait for the first client (exit 1 when none came; not with -k), then\n"
+      "ends a connection idle that long; with -u it ends the wait for datagrams; with\n"
+      "--echo/--chat/--discard it is the idle timeout of each client.\n"
       "With -u, datagrams from stdin go to the last sender. --allow/--deny, --idle-timeout (and\n"
       "--max-conns with -k) apply here too. A --unix PATH whose socket file is left by a dead\n"
       "server is refused (the message says whether a server answers); --unix-remove-stale\n"
