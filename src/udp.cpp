@@ -178,6 +178,29 @@ Status UdpSocket::set_multicast_loop(bool on) {
   return fail(Errc::address_family);
 }
 
+Status UdpSocket::set_multicast_interface(unsigned interface_index) {
+  auto d = domain_of(socket_);
+  if (!d) return fail(d.error());
+  if (*d == AF_INET) {
+    ip_mreqn req{};
+    req.imr_ifindex = static_cast<int>(interface_index);
+    return socket_.set_option(IPPROTO_IP, IP_MULTICAST_IF, &req, sizeof req);
+  }
+  if (*d == AF_INET6) {
+    return socket_.set_int_option(IPPROTO_IPV6, IPV6_MULTICAST_IF, static_cast<int>(interface_index));
+  }
+  return fail(Errc::address_family);
+}
+
+Status UdpSocket::set_multicast_interface(const Endpoint& local_address) {
+  auto d = domain_of(socket_);
+  if (!d) return fail(d.error());
+  if (*d != AF_INET || local_address.kind() != EndpointKind::ipv4) return fail(Errc::address_family);
+  ip_mreqn req{};
+  req.imr_address = reinterpret_cast<const sockaddr_in*>(local_address.data())->sin_addr;
+  return socket_.set_option(IPPROTO_IP, IP_MULTICAST_IF, &req, sizeof req);
+}
+
 Status UdpSocket::set_ttl(int hops) {
   auto d = domain_of(socket_);
   if (!d) return fail(d.error());

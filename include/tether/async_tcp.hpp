@@ -53,7 +53,7 @@ class ReadSomeOp : public OpBase {
     data = buf.data();
     size = buf.size();
   }
-  Result<std::size_t> await_resume() noexcept {
+  [[nodiscard]] Result<std::size_t> await_resume() noexcept {
     finish();
     if (ec) return fail(ec);
     return result;
@@ -65,7 +65,7 @@ class ReadBorrowedOp : public OpBase {
  public:
   ReadBorrowedOp(EventLoop* loop, FdHandle* h, Deadline d) noexcept
       : OpBase(loop, h, OpKind::read_borrowed, d) {}
-  Result<std::span<const std::byte>> await_resume() noexcept {
+  [[nodiscard]] Result<std::span<const std::byte>> await_resume() noexcept {
     finish();
     if (ec) return fail(ec);
     return std::span<const std::byte>(data, result);
@@ -80,7 +80,7 @@ class WriteOp : public OpBase {
     size = buf.size();
   }
   /// Bytes written. For write_all on error, the bytes written before it are in written().
-  Result<std::size_t> await_resume() noexcept {
+  [[nodiscard]] Result<std::size_t> await_resume() noexcept {
     finish();
     if (ec) return fail(ec);
     return result;
@@ -98,7 +98,7 @@ class AcceptOp : public OpBase {
     addr = &peer_;
     addr_len = sizeof peer_;
   }
-  Result<AsyncAccepted> await_resume();
+  [[nodiscard]] Result<AsyncAccepted> await_resume();
 
  private:
   sockaddr_storage peer_{};
@@ -116,7 +116,7 @@ class ConnectOp : public OpBase {
     prepare();
     return OpBase::await_suspend(h);
   }
-  Result<AsyncTcpStream> await_resume();
+  [[nodiscard]] Result<AsyncTcpStream> await_resume();
 
  private:
   void prepare() noexcept;
@@ -140,7 +140,7 @@ class AsyncTcpStream : public detail::AsyncSocket {
   AsyncTcpStream() noexcept = default;
 
   /// Attaches a connected stream (from the synchronous layer) to `loop`.
-  static Result<AsyncTcpStream> adopt(EventLoop& loop, TcpStream stream);
+  [[nodiscard]] static Result<AsyncTcpStream> adopt(EventLoop& loop, TcpStream stream);
 
   /// Connects to one endpoint (IP or Unix). Awaitable: Result<AsyncTcpStream>.
   static detail::ConnectOp connect(EventLoop& loop, const Endpoint& remote, Deadline deadline = {});
@@ -184,8 +184,8 @@ class AsyncTcpStream : public detail::AsyncSocket {
   /// Unregisters from the loop (pending operations end with Errc::closed) and hands the socket
   /// over, e.g. to attach it to another loop with adopt().
   using detail::AsyncSocket::release;
-  Status shutdown(Shutdown how) { return socket_.shutdown(how); }
-  Result<Endpoint> peer_endpoint() const { return socket_.peer_endpoint(); }
+  [[nodiscard]] Status shutdown(Shutdown how) { return socket_.shutdown(how); }
+  [[nodiscard]] Result<Endpoint> peer_endpoint() const { return socket_.peer_endpoint(); }
 
  private:
   friend class detail::ConnectOp;
@@ -195,7 +195,7 @@ class AsyncTcpStream : public detail::AsyncSocket {
       : AsyncSocket(loop, std::move(socket), handle) {}
   explicit AsyncTcpStream(detail::AsyncSocket&& registered) noexcept
       : AsyncSocket(std::move(registered)) {}
-  static Result<AsyncTcpStream> attach(EventLoop& loop, Socket socket);
+  [[nodiscard]] static Result<AsyncTcpStream> attach(EventLoop& loop, Socket socket);
 };
 
 struct AsyncAccepted {
@@ -209,9 +209,9 @@ class AsyncTcpListener : public detail::AsyncSocket {
  public:
   AsyncTcpListener() noexcept = default;
 
-  static Result<AsyncTcpListener> bind(EventLoop& loop, const Endpoint& local,
+  [[nodiscard]] static Result<AsyncTcpListener> bind(EventLoop& loop, const Endpoint& local,
                                        const ListenOptions& options = {});
-  static Result<AsyncTcpListener> adopt(EventLoop& loop, TcpListener listener);
+  [[nodiscard]] static Result<AsyncTcpListener> adopt(EventLoop& loop, TcpListener listener);
 
   /// The next connection. Errors such as EMFILE are returned as they are: the caller decides
   /// whether to back off (Server does).

@@ -45,7 +45,7 @@ class RecvFromOp : public OpBase {
     addr = &from_;
     addr_len = sizeof from_;
   }
-  Result<Datagram> await_resume();
+  [[nodiscard]] Result<Datagram> await_resume();
 
  private:
   sockaddr_storage from_{};
@@ -58,7 +58,7 @@ class RecvBatchOp : public OpBase {
     data = reinterpret_cast<std::byte*>(&batch);
     size = batch.capacity();
   }
-  Result<std::size_t> await_resume() noexcept {
+  [[nodiscard]] Result<std::size_t> await_resume() noexcept {
     finish();
     if (ec) return fail(ec);
     return result;
@@ -76,7 +76,7 @@ class SendToOp : public OpBase {
     point_at_to();
   }
   SendToOp(const SendToOp& other) noexcept : OpBase(other), to_(other.to_) { point_at_to(); }
-  Result<std::size_t> await_resume() noexcept {
+  [[nodiscard]] Result<std::size_t> await_resume() noexcept {
     finish();
     if (ec) return fail(ec);
     return result;
@@ -98,13 +98,13 @@ class AsyncUdpSocket : public detail::AsyncSocket {
  public:
   AsyncUdpSocket() noexcept = default;
 
-  static Result<AsyncUdpSocket> bind(EventLoop& loop, const Endpoint& local,
+  [[nodiscard]] static Result<AsyncUdpSocket> bind(EventLoop& loop, const Endpoint& local,
                                      const UdpBindOptions& options = {});
   /// An unbound socket of the family of `like`.
-  static Result<AsyncUdpSocket> open(EventLoop& loop, const Endpoint& like);
-  static Result<AsyncUdpSocket> adopt(EventLoop& loop, UdpSocket socket);
+  [[nodiscard]] static Result<AsyncUdpSocket> open(EventLoop& loop, const Endpoint& like);
+  [[nodiscard]] static Result<AsyncUdpSocket> adopt(EventLoop& loop, UdpSocket socket);
 
-  Status connect(const Endpoint& remote);
+  [[nodiscard]] Status connect(const Endpoint& remote);
 
   detail::RecvFromOp recv_from(std::span<std::byte> buf, Deadline deadline = {}) noexcept {
     return {loop_, handle_, buf, deadline};
@@ -134,11 +134,11 @@ class AsyncUdpSocket : public detail::AsyncSocket {
   /// Without suspending: receives what is queued, up to batch.capacity() datagrams, in one
   /// system call (recvmmsg); 0 when nothing is. For draining a busy socket after a recv_from;
   /// never while a recv_from is pending on this socket (it could take them out of order).
-  Result<std::size_t> try_recv_batch(DatagramBatch& batch) noexcept;
+  [[nodiscard]] Result<std::size_t> try_recv_batch(DatagramBatch& batch) noexcept;
   /// Without suspending: sends slots [first, first + count) of `batch` in one system call
   /// (sendmmsg), each to its peer; the number the socket took, 0 when it is full (then send the
   /// next one with send_to, which waits for room).
-  Result<std::size_t> try_send_batch(DatagramBatch& batch, std::size_t first,
+  [[nodiscard]] Result<std::size_t> try_send_batch(DatagramBatch& batch, std::size_t first,
                                      std::size_t count) noexcept;
 
  private:

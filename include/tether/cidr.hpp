@@ -27,7 +27,7 @@ namespace tether {
 class Cidr {
  public:
   /// "a.b.c.d[/0-32]" or "ipv6[/0-128]"; Errc::bad_address or Errc::bad_port (bad prefix) on error.
-  static Result<Cidr> parse(std::string_view text);
+  [[nodiscard]] static Result<Cidr> parse(std::string_view text);
 
   bool contains(const Endpoint& peer) const noexcept;
   bool is_ipv4() const noexcept { return v4_; }
@@ -46,8 +46,8 @@ class AccessList {
   void allow(Cidr block) { allow_.push_back(block); }
   void deny(Cidr block) { deny_.push_back(block); }
   /// Parses and adds; the error names the bad text's problem.
-  Status allow(std::string_view text);
-  Status deny(std::string_view text);
+  [[nodiscard]] Status allow(std::string_view text);
+  [[nodiscard]] Status deny(std::string_view text);
 
   bool permits(const Endpoint& peer) const noexcept;
   bool empty() const noexcept { return allow_.empty() && deny_.empty(); }

@@ -46,13 +46,13 @@ class LengthCodec {
 
   /// Appends the header and `payload`. Errc::frame_too_large / Errc::corrupt_frame (empty payload
   /// without allow_empty) as for decoding; nothing is appended on error.
-  Status encode(std::span<const std::byte> payload, Buffer& out) const;
-  Status encode(std::string_view payload, Buffer& out) const {
+  [[nodiscard]] Status encode(std::span<const std::byte> payload, Buffer& out) const;
+  [[nodiscard]] Status encode(std::string_view payload, Buffer& out) const {
     return encode(std::as_bytes(std::span(payload.data(), payload.size())), out);
   }
 
   /// Validates a declared payload length, as decode() does.
-  Status check_length(std::uint64_t length) const noexcept;
+  [[nodiscard]] Status check_length(std::uint64_t length) const noexcept;
 
  private:
   LengthCodecOptions options_;

@@ -33,7 +33,7 @@ class LineCodec {
 
   /// Appends `line` and "\n". Errc::corrupt_frame if the line contains '\n';
   /// Errc::frame_too_large if it is longer than max_length(). Nothing is appended on error.
-  Status encode(std::string_view line, Buffer& out) const;
+  [[nodiscard]] Status encode(std::string_view line, Buffer& out) const;
 
   /// Forgets the scanning state (after the caller cleared or replaced the buffer).
   void reset() noexcept { scanned_ = 0; }

@@ -41,6 +41,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <stop_token>
 #include <string_view>
@@ -71,17 +72,18 @@ class PeerAddress {
 };
 
 /// Awaitable of Connection::read(): Result<std::span<const std::byte>>, empty at end of stream.
+/// Copyable until it is awaited (with_timeout(c.read(), 2s) takes it by value).
 class ConnReadOp : public ReadBorrowedOp {
  public:
   explicit ConnReadOp(Connection& c) noexcept;
-  ConnReadOp(const ConnReadOp&) = delete;
+  ConnReadOp(const ConnReadOp& other) noexcept : ConnReadOp(*other.conn_) {}
   ConnReadOp& operator=(const ConnReadOp&) = delete;
   ~ConnReadOp();
   template <class P>
   bool await_suspend(std::coroutine_handle<P> h) noexcept {
     return begin(h, token_of(h));
   }
-  Result<std::span<const std::byte>> await_resume() noexcept;
+  [[nodiscard]] Result<std::span<const std::byte>> await_resume() noexcept;
 
  private:
   friend class tether::Connection;
@@ -93,25 +95,38 @@ class ConnReadOp : public ReadBorrowedOp {
   std::stop_token token_;
 };
 
-/// Awaitable of Connection::flush(): Status once nothing is buffered.
+/// Awaitable of Connection::flush(): Status once nothing is buffered; std::errc::timed_out at its
+/// deadline, Errc::cancelled when the awaiting task is stopped (so with_timeout bounds it too).
+/// Copyable until it is awaited.
 class FlushOp : private ReadyNode, private TimerNode {
  public:
   FlushOp(Connection& c, Deadline deadline) noexcept;
-  FlushOp(const FlushOp&) = delete;
+  FlushOp(const FlushOp& other) noexcept : FlushOp(*other.conn_, other.deadline_) {}
   FlushOp& operator=(const FlushOp&) = delete;
   ~FlushOp();
   bool await_ready() const noexcept;
-  bool await_suspend(std::coroutine_handle<> h) noexcept;
-  Status await_resume() noexcept;
+  template <class P>
+  bool await_suspend(std::coroutine_handle<P> h) noexcept {
+    return suspend(h, token_of(h));
+  }
+  [[nodiscard]] Status await_resume() noexcept;
 
  private:
   friend class tether::Connection;
+  struct Stop {
+    FlushOp* op;
+    void operator()() const noexcept;
+  };
+  bool suspend(std::coroutine_handle<> h, std::stop_token token) noexcept;
+  void unregister() noexcept;  // from the connection and the timer heap
   static void on_ready(ReadyNode& node) noexcept;
   static void on_fire(TimerNode& node) noexcept;
   Connection* conn_;
   Deadline deadline_;
   std::coroutine_handle<> waiter_;
   bool timed_out_ = false;
+  bool cancelled_ = false;
+  std::optional<std::stop_callback<Stop>> stop_;
 };
 
 /// Awaitable of Connection::broadcast_room(): Status once receivers have room again (or the error
@@ -153,8 +168,8 @@ class Connection {
   /// the server, e.g. at the end of a graceful shutdown), or the socket's error (ECONNRESET...).
   detail::ConnReadOp read() noexcept { return detail::ConnReadOp(*this); }
   /// Queues `data` for the client; never suspends. Fails once the connection is broken or closed.
-  Status send(std::span<const std::byte> data);
-  Status send(std::string_view text) {
+  [[nodiscard]] Status send(std::span<const std::byte> data);
+  [[nodiscard]] Status send(std::string_view text) {
     return send(std::as_bytes(std::span(text.data(), text.size())));
   }
   /// Waits until every buffered byte is written (or the deadline passes: std::errc::timed_out).

@@ -41,16 +41,16 @@ class Endpoint {
   static Endpoint ipv6_loopback(std::uint16_t port) noexcept;
   static Endpoint ipv4_any(std::uint16_t port) noexcept { return ipv4({0, 0, 0, 0}, port); }
   static Endpoint ipv6_any(std::uint16_t port) noexcept;
-  static Result<Endpoint> unix_path(std::string_view path);
-  static Result<Endpoint> unix_abstract(std::string_view name);
+  [[nodiscard]] static Result<Endpoint> unix_path(std::string_view path);
+  [[nodiscard]] static Result<Endpoint> unix_abstract(std::string_view name);
 
   /// Parses the text forms above. Errors name the bad part (Errc::bad_port, Errc::bad_address, ...).
-  static Result<Endpoint> parse(std::string_view text);
+  [[nodiscard]] static Result<Endpoint> parse(std::string_view text);
   /// Parses a numeric host and a separate port or service ("::1", "443" / "https").
-  static Result<Endpoint> parse(std::string_view host, std::string_view service);
+  [[nodiscard]] static Result<Endpoint> parse(std::string_view host, std::string_view service);
 
   /// From a kernel address (accept, recvfrom, getsockname); Errc::address_family if unsupported.
-  static Result<Endpoint> from_sockaddr(const sockaddr* sa, socklen_t len);
+  [[nodiscard]] static Result<Endpoint> from_sockaddr(const sockaddr* sa, socklen_t len);
 
   EndpointKind kind() const noexcept { return kind_; }
   bool is_ip() const noexcept { return kind_ == EndpointKind::ipv4 || kind_ == EndpointKind::ipv6; }

@@ -3,8 +3,12 @@
 // Every fallible call returns Result<T> = std::expected<T, std::error_code>. System call failures carry
 // std::system_category() codes (errno values); tether's own conditions (parse errors, end of stream,
 // corrupt frames) carry tether::error_category(). Nothing throws on a network error.
+// A timeout is always std::make_error_code(std::errc::timed_out) (std::generic_category()), whether
+// a Deadline passed, with_timeout stopped an operation, or the kernel said ETIMEDOUT: compare with
+// `ec == std::errc::timed_out`.
 #pragma once
 
+#include <cerrno>
 #include <expected>
 #include <system_error>
 
@@ -43,8 +47,11 @@ std::error_code make_error_code(Errc e) noexcept;
 /// Errors from getaddrinfo() (EAI_* values), kept apart from errno values.
 const std::error_category& resolve_category() noexcept;
 
-/// The error_code for an errno value.
-inline std::error_code errno_code(int err) noexcept { return {err, std::system_category()}; }
+/// The error_code for an errno value (ETIMEDOUT: std::errc::timed_out, as every timeout).
+inline std::error_code errno_code(int err) noexcept {
+  if (err == ETIMEDOUT) return std::make_error_code(std::errc::timed_out);
+  return {err, std::system_category()};
+}
 
 /// `return fail(ec);` from any function returning Result<T>.
 inline std::unexpected<std::error_code> fail(std::error_code ec) noexcept { return std::unexpected(ec); }

@@ -88,7 +88,7 @@ class EventLoop {
   /// Delivers `signals` (e.g. SIGINT, SIGTERM) through the loop: blocks them in the calling
   /// thread (threads started afterwards inherit the mask) and calls `handler(signo)` in the
   /// dispatch phase. Call before starting other threads. A second call replaces the first.
-  Status handle_signals(std::initializer_list<int> signals,
+  [[nodiscard]] Status handle_signals(std::initializer_list<int> signals,
                         std::move_only_function<void(int)> handler);
 
   /// The I/O mechanism under this loop: "epoll" (the default) or "io_uring" (chosen with the

@@ -24,11 +24,11 @@ struct HostPort {
   std::string host;     ///< without brackets; may be a name, a numeric address, or empty
   std::string service;  ///< a port number or a service name
 
-  static Result<HostPort> parse(std::string_view text);
+  [[nodiscard]] static Result<HostPort> parse(std::string_view text);
 };
 
 /// A port number or a service name ("http", "ssh") from the system services database.
-Result<std::uint16_t> parse_port(std::string_view service);
+[[nodiscard]] Result<std::uint16_t> parse_port(std::string_view service);
 
 struct ResolveOptions {
   IpFamily family = IpFamily::any;
@@ -37,12 +37,12 @@ struct ResolveOptions {
 
 /// Every address for host/service, in the resolver's order (RFC 6724 preference).
 /// Numeric hosts are answered without a lookup. Duplicates are removed.
-Result<std::vector<Endpoint>> resolve(std::string_view host, std::string_view service,
+[[nodiscard]] Result<std::vector<Endpoint>> resolve(std::string_view host, std::string_view service,
                                       ResolveOptions options = {});
 
 /// resolve() for "host:service" text. Text that parses as an Endpoint (unix:..., numeric) is
 /// returned as is.
-Result<std::vector<Endpoint>> resolve(std::string_view host_port, ResolveOptions options = {});
+[[nodiscard]] Result<std::vector<Endpoint>> resolve(std::string_view host_port, ResolveOptions options = {});
 
 }  // namespace tether
 

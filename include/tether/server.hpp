@@ -62,6 +62,7 @@ struct ServerEvent {
   Kind kind;
   std::size_t loop = 0;
   Endpoint peer;          ///< accepted, rejected, closed; the bound address for listening
+  Endpoint local;         ///< accepted, closed: the connection's own address
   std::error_code error;  ///< closed with an error, accept_error
   std::string_view reason;  ///< rejected: "denied" / "max-conns"; closed: "eof", "idle", ...
   std::uint64_t bytes_in = 0;   ///< closed
@@ -107,9 +108,9 @@ class Server {
 
   /// Creates the loops and binds their listeners; returns the bound address (port 0 resolved).
   /// run() calls it if it was not called.
-  Result<Endpoint> listen();
+  [[nodiscard]] Result<Endpoint> listen();
   /// Serves until stop() or a signal, then returns the totals.
-  Result<ServerStats> run(Handler handler);
+  [[nodiscard]] Result<ServerStats> run(Handler handler);
   /// Any thread: graceful shutdown (as SIGTERM). Safe before run() too: run() then returns at once.
   void stop() noexcept;
   /// The number of loops (known after listen()).

@@ -89,7 +89,7 @@ struct SockDiagQuery {
 /// Every socket matching `query`: one netlink dump per family and protocol. An error only when
 /// sock_diag itself fails (no netlink socket, a malformed reply); a protocol whose diag module is
 /// missing (udp_diag, unix_diag not loaded) is left out.
-Result<std::vector<SocketEntry>> list_sockets(const SockDiagQuery& query = {});
+[[nodiscard]] Result<std::vector<SocketEntry>> list_sockets(const SockDiagQuery& query = {});
 
 namespace sock_diag {
 
@@ -97,11 +97,11 @@ namespace sock_diag {
 /// for `protocol` (IPPROTO_TCP or IPPROTO_UDP). Returns true when the buffer ends the dump
 /// (NLMSG_DONE). Errc::corrupt_frame for a truncated or inconsistent message; the kernel's
 /// NLMSG_ERROR as its errno.
-Result<bool> parse_inet_reply(std::span<const std::byte> reply, int protocol,
+[[nodiscard]] Result<bool> parse_inet_reply(std::span<const std::byte> reply, int protocol,
                               std::vector<SocketEntry>& out);
 
 /// The same for a unix_diag dump.
-Result<bool> parse_unix_reply(std::span<const std::byte> reply, std::vector<SocketEntry>& out);
+[[nodiscard]] Result<bool> parse_unix_reply(std::span<const std::byte> reply, std::vector<SocketEntry>& out);
 
 }  // namespace sock_diag
 }  // namespace tether

@@ -41,7 +41,7 @@ class Socket {
   Socket& operator=(const Socket&) = delete;
 
   /// A new socket of `family` (AF_INET, AF_INET6, AF_UNIX), close-on-exec and non-blocking.
-  static Result<Socket> open(int family, SocketType type, int protocol = 0);
+  [[nodiscard]] static Result<Socket> open(int family, SocketType type, int protocol = 0);
 
   int fd() const noexcept { return fd_; }
   bool is_open() const noexcept { return fd_ >= 0; }
@@ -51,41 +51,41 @@ class Socket {
   /// Closes now (idempotent). close() errors are not reported: the fd is gone either way.
   void close() noexcept;
 
-  Status bind(const Endpoint& local);
-  Status shutdown(Shutdown how);
-  Result<Endpoint> local_endpoint() const;
-  Result<Endpoint> peer_endpoint() const;
+  [[nodiscard]] Status bind(const Endpoint& local);
+  [[nodiscard]] Status shutdown(Shutdown how);
+  [[nodiscard]] Result<Endpoint> local_endpoint() const;
+  [[nodiscard]] Result<Endpoint> peer_endpoint() const;
   /// SO_ERROR: the pending asynchronous error, cleared by reading it (0 when none).
-  Result<int> take_error() const;
-  Result<int> type() const;  ///< SOCK_STREAM or SOCK_DGRAM
+  [[nodiscard]] Result<int> take_error() const;
+  [[nodiscard]] Result<int> type() const;  ///< SOCK_STREAM or SOCK_DGRAM
 
   // Options. Each getter reads the kernel's value.
-  Status set_reuse_address(bool on);
-  Result<bool> reuse_address() const;
-  Status set_reuse_port(bool on);
-  Result<bool> reuse_port() const;
-  Status set_no_delay(bool on);  ///< TCP_NODELAY
-  Result<bool> no_delay() const;
-  Status set_keep_alive(bool on);
-  Status set_keep_alive(const KeepAlive& params);  ///< enables it with these parameters
-  Result<bool> keep_alive() const;
+  [[nodiscard]] Status set_reuse_address(bool on);
+  [[nodiscard]] Result<bool> reuse_address() const;
+  [[nodiscard]] Status set_reuse_port(bool on);
+  [[nodiscard]] Result<bool> reuse_port() const;
+  [[nodiscard]] Status set_no_delay(bool on);  ///< TCP_NODELAY
+  [[nodiscard]] Result<bool> no_delay() const;
+  [[nodiscard]] Status set_keep_alive(bool on);
+  [[nodiscard]] Status set_keep_alive(const KeepAlive& params);  ///< enables it with these parameters
+  [[nodiscard]] Result<bool> keep_alive() const;
   /// SO_LINGER: nullopt turns lingering off; 0 s makes close() send a reset.
-  Status set_linger(std::optional<std::chrono::seconds> linger);
-  Result<std::optional<std::chrono::seconds>> linger() const;
-  Status set_send_buffer_size(int bytes);
-  Result<int> send_buffer_size() const;  ///< as the kernel reports it (Linux doubles the request)
-  Status set_receive_buffer_size(int bytes);
-  Result<int> receive_buffer_size() const;
-  Status set_v6_only(bool on);
-  Result<bool> v6_only() const;
-  Status set_broadcast(bool on);
-  Result<bool> broadcast() const;
+  [[nodiscard]] Status set_linger(std::optional<std::chrono::seconds> linger);
+  [[nodiscard]] Result<std::optional<std::chrono::seconds>> linger() const;
+  [[nodiscard]] Status set_send_buffer_size(int bytes);
+  [[nodiscard]] Result<int> send_buffer_size() const;  ///< as the kernel reports it (Linux doubles the request)
+  [[nodiscard]] Status set_receive_buffer_size(int bytes);
+  [[nodiscard]] Result<int> receive_buffer_size() const;
+  [[nodiscard]] Status set_v6_only(bool on);
+  [[nodiscard]] Result<bool> v6_only() const;
+  [[nodiscard]] Status set_broadcast(bool on);
+  [[nodiscard]] Result<bool> broadcast() const;
 
   /// The default deadline of every receive (send) through tether that passes none of its own;
   /// zero means none. Also sets SO_RCVTIMEO (SO_SNDTIMEO) for code that uses the raw fd.
-  Status set_receive_timeout(std::chrono::milliseconds timeout);
+  [[nodiscard]] Status set_receive_timeout(std::chrono::milliseconds timeout);
   std::chrono::milliseconds receive_timeout() const noexcept { return recv_timeout_; }
-  Status set_send_timeout(std::chrono::milliseconds timeout);
+  [[nodiscard]] Status set_send_timeout(std::chrono::milliseconds timeout);
   std::chrono::milliseconds send_timeout() const noexcept { return send_timeout_; }
 
   /// `d`, or when d is never, now + the socket's receive (send) timeout if one is set.
@@ -94,14 +94,14 @@ class Socket {
 
   /// Waits until the fd is readable (POLLIN) / writable (POLLOUT), or the deadline passes
   /// (std::errc::timed_out). EINTR is retried with the remaining time.
-  Status wait_readable(Deadline d) const;
-  Status wait_writable(Deadline d) const;
+  [[nodiscard]] Status wait_readable(Deadline d) const;
+  [[nodiscard]] Status wait_writable(Deadline d) const;
 
   /// Generic option access for anything without a typed setter.
-  Status set_option(int level, int name, const void* value, socklen_t len);
-  Status get_option(int level, int name, void* value, socklen_t* len) const;
-  Status set_int_option(int level, int name, int value);
-  Result<int> int_option(int level, int name) const;
+  [[nodiscard]] Status set_option(int level, int name, const void* value, socklen_t len);
+  [[nodiscard]] Status get_option(int level, int name, void* value, socklen_t* len) const;
+  [[nodiscard]] Status set_int_option(int level, int name, int value);
+  [[nodiscard]] Result<int> int_option(int level, int name) const;
 
  private:
   int fd_ = -1;

@@ -57,7 +57,7 @@ struct Message {
 
 /// Decodes the header in the first 14 bytes of `bytes` (precondition: bytes.size() >= 14).
 /// Errc::corrupt_frame for a length below 14, Errc::frame_too_large above max_size.
-Result<Header> parse_header(std::span<const std::byte> bytes,
+[[nodiscard]] Result<Header> parse_header(std::span<const std::byte> bytes,
                             std::uint32_t max_size = default_max_size) noexcept;
 
 /// Encodes `h` into the first 14 bytes of `out` (precondition: out.size() >= 14).

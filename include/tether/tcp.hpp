@@ -22,6 +22,7 @@
 #include <span>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #pragma GCC visibility push(default)  // the public API (the shared library hides the rest)
 
@@ -87,6 +88,17 @@ struct ConnectOptions {
   Deadline deadline;                      ///< one deadline for resolving and every attempt
   IpFamily family = IpFamily::any;
   std::optional<Endpoint> source;         ///< bind here before connecting (port 0: any port)
+  /// race(): how long an attempt runs alone before the next address starts too (RFC 8305 says
+  /// 250 ms, as AsyncTcpStream::connect does).
+  std::chrono::milliseconds attempt_delay{250};
+};
+
+/// One failed attempt of TcpStream::race(): the address tried and why it failed. `bind` says the
+/// failure was binding ConnectOptions::source (address = the source), not the connect itself.
+struct ConnectFailure {
+  Endpoint address;
+  std::error_code error;
+  bool bind = false;
 };
 
 class TcpStream {
@@ -95,41 +107,50 @@ class TcpStream {
   explicit TcpStream(Socket socket) noexcept : socket_(std::move(socket)) {}
 
   /// Connects to one endpoint (IP or Unix).
-  static Result<TcpStream> connect(const Endpoint& remote, Deadline deadline = {});
-  static Result<TcpStream> connect(const Endpoint& remote, const ConnectOptions& options);
+  [[nodiscard]] static Result<TcpStream> connect(const Endpoint& remote, Deadline deadline = {});
+  [[nodiscard]] static Result<TcpStream> connect(const Endpoint& remote, const ConnectOptions& options);
   /// Resolves host/service and tries each address in order within ONE deadline: each attempt gets
   /// an equal share of the time left, so a black-holed first address cannot eat it all.
-  /// The error is that of the last attempt.
-  static Result<TcpStream> connect(std::string_view host, std::string_view service,
+  /// The error is that of the last attempt. (race() starts the next address after 250 ms instead.)
+  [[nodiscard]] static Result<TcpStream> connect(std::string_view host, std::string_view service,
                                    const ConnectOptions& options = {});
+  /// Happy Eyeballs (RFC 8305) without an event loop, as AsyncTcpStream::connect does with one:
+  /// the addresses are interleaved by family (the first one's family first), each attempt gets
+  /// `attempt_delay` alone before the next starts, a failed attempt starts the next at once, the
+  /// first to connect wins and the others are closed; all within `options.deadline`. Addresses
+  /// of a family other than `options.source`'s are skipped. Every failed attempt is appended to
+  /// `failures` (when not null); a source that cannot be bound ends the race at once (its
+  /// failure has `bind` set). The error is the last attempt's, timed_out at the deadline.
+  [[nodiscard]] static Result<TcpStream> race(std::span<const Endpoint> addresses, const ConnectOptions& options,
+                                std::vector<ConnectFailure>* failures = nullptr);
 
   /// Up to buf.size() bytes; 0 means the peer closed its side (end of stream).
-  Result<std::size_t> read_some(std::span<std::byte> buf, Deadline deadline = {});
-  Result<std::size_t> read_some(std::span<char> buf, Deadline deadline = {}) {
+  [[nodiscard]] Result<std::size_t> read_some(std::span<std::byte> buf, Deadline deadline = {});
+  [[nodiscard]] Result<std::size_t> read_some(std::span<char> buf, Deadline deadline = {}) {
     return read_some(std::as_writable_bytes(buf), deadline);
   }
   /// Writes at least one byte, at most buf.size().
-  Result<std::size_t> write_some(std::span<const std::byte> buf, Deadline deadline = {});
+  [[nodiscard]] Result<std::size_t> write_some(std::span<const std::byte> buf, Deadline deadline = {});
   /// Exactly buf.size() bytes, or an error (Errc::end_of_stream if the peer closed first).
-  Status read_exact(std::span<std::byte> buf, Deadline deadline = {});
-  Status read_exact(std::span<char> buf, Deadline deadline = {}) {
+  [[nodiscard]] Status read_exact(std::span<std::byte> buf, Deadline deadline = {});
+  [[nodiscard]] Status read_exact(std::span<char> buf, Deadline deadline = {}) {
     return read_exact(std::as_writable_bytes(buf), deadline);
   }
   /// Every byte of buf, across partial writes and EINTR, or an error.
-  Status write_all(std::span<const std::byte> buf, Deadline deadline = {});
-  Status write_all(std::string_view text, Deadline deadline = {}) {
+  [[nodiscard]] Status write_all(std::span<const std::byte> buf, Deadline deadline = {});
+  [[nodiscard]] Status write_all(std::string_view text, Deadline deadline = {}) {
     return write_all(std::as_bytes(std::span(text.data(), text.size())), deadline);
   }
 
   /// Zero-copy: sends up to `count` bytes of the file `file_fd` from its current offset
   /// (sendfile(2)); the file offset advances. 0 means the file ended. A regular file (or a block
   /// device) is required: EINVAL otherwise, and the caller falls back to read + write_all.
-  Result<std::size_t> send_file(int file_fd, std::size_t count, Deadline deadline = {});
+  [[nodiscard]] Result<std::size_t> send_file(int file_fd, std::size_t count, Deadline deadline = {});
 
-  Status shutdown(Shutdown how) { return socket_.shutdown(how); }
-  Result<TcpInfo> tcp_info() const;
-  Result<Endpoint> local_endpoint() const { return socket_.local_endpoint(); }
-  Result<Endpoint> peer_endpoint() const { return socket_.peer_endpoint(); }
+  [[nodiscard]] Status shutdown(Shutdown how) { return socket_.shutdown(how); }
+  [[nodiscard]] Result<TcpInfo> tcp_info() const;
+  [[nodiscard]] Result<Endpoint> local_endpoint() const { return socket_.local_endpoint(); }
+  [[nodiscard]] Result<Endpoint> peer_endpoint() const { return socket_.peer_endpoint(); }
 
   Socket& socket() noexcept { return socket_; }
   const Socket& socket() const noexcept { return socket_; }
@@ -159,16 +180,16 @@ class TcpListener {
 
   /// socket, setsockopt, bind, listen. A unix: path that exists is not removed: that is the
   /// caller's decision.
-  static Result<TcpListener> bind(const Endpoint& local, const ListenOptions& options = {});
-  static Result<TcpListener> bind(const Endpoint& local, int backlog) {
+  [[nodiscard]] static Result<TcpListener> bind(const Endpoint& local, const ListenOptions& options = {});
+  [[nodiscard]] static Result<TcpListener> bind(const Endpoint& local, int backlog) {
     ListenOptions o;
     o.backlog = backlog;
     return bind(local, o);
   }
 
   /// The next connection from the queue; waits until one arrives or the deadline passes.
-  Result<Accepted> accept(Deadline deadline = {});
-  Result<Endpoint> local_endpoint() const { return socket_.local_endpoint(); }
+  [[nodiscard]] Result<Accepted> accept(Deadline deadline = {});
+  [[nodiscard]] Result<Endpoint> local_endpoint() const { return socket_.local_endpoint(); }
 
   Socket& socket() noexcept { return socket_; }
   const Socket& socket() const noexcept { return socket_; }

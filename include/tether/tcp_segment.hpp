@@ -51,15 +51,15 @@ struct TcpSegment {
 
 /// Parses an IPv4 or IPv6 packet that carries TCP (no IPv6 extension headers, no fragments).
 /// Errc::corrupt_frame when the bytes are not such a packet or are cut short.
-Result<TcpSegment> parse_tcp_packet(std::span<const std::byte> packet);
+[[nodiscard]] Result<TcpSegment> parse_tcp_packet(std::span<const std::byte> packet);
 
 /// TCP_SAVE_SYN on a listener: the kernel keeps each client's SYN (IP and TCP headers) until the
 /// accepted socket reads it once with saved_syn(). Linux 4.2 or later.
-Status save_syns(TcpListener& listener);
+[[nodiscard]] Status save_syns(TcpListener& listener);
 
 /// The client's SYN that the listener saved for this accepted connection. The kernel hands it out
 /// once: a second call, or a listener without save_syns(), fails with ENOENT.
-Result<TcpSegment> saved_syn(const TcpStream& accepted);
+[[nodiscard]] Result<TcpSegment> saved_syn(const TcpStream& accepted);
 
 }  // namespace tether
 

@@ -68,7 +68,7 @@ class SleepOp : private TimerNode, private ReadyNode {
   bool await_suspend(std::coroutine_handle<P> h) noexcept {
     return suspend(h, token_of(h));
   }
-  Status await_resume() noexcept;
+  [[nodiscard]] Status await_resume() noexcept;
 
  private:
   friend struct SleepStop;

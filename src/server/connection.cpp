@@ -315,14 +315,23 @@ FlushOp::FlushOp(Connection& c, Deadline deadline) noexcept : conn_(&c), deadlin
 }
 
 FlushOp::~FlushOp() {
-  if (conn_->out_ && conn_->out_->flusher == this) conn_->out_->flusher = nullptr;
+  stop_.reset();
+  unregister();
   ReadyNode::unlink();
+}
+
+void FlushOp::unregister() noexcept {
+  if (conn_->out_ && conn_->out_->flusher == this) conn_->out_->flusher = nullptr;
   if (TimerNode::armed()) impl_of(conn_->loop_->loop).timers.remove(*this);
 }
 
 bool FlushOp::await_ready() const noexcept { return conn_->buffered_ == 0 || conn_->error_; }
 
-bool FlushOp::await_suspend(std::coroutine_handle<> h) noexcept {
+bool FlushOp::suspend(std::coroutine_handle<> h, std::stop_token token) noexcept {
+  if (token.stop_requested()) {
+    cancelled_ = true;
+    return false;
+  }
   if (deadline_.expired()) {
     timed_out_ = true;
     return false;
@@ -333,12 +342,24 @@ bool FlushOp::await_suspend(std::coroutine_handle<> h) noexcept {
     at = deadline_.time_point();
     impl_of(conn_->loop_->loop).timers.add(*this);
   }
+  if (token.stop_possible()) stop_.emplace(std::move(token), Stop{this});
   return true;
 }
 
+// A stop request (the loop thread: with_timeout, when_any, Server shutdown): end the wait now,
+// through the ready queue (never resuming inside request_stop()).
+void FlushOp::Stop::operator()() const noexcept {
+  if (op->conn_->out_ == nullptr || op->conn_->out_->flusher != op) return;  // already finishing
+  op->unregister();
+  op->cancelled_ = true;
+  impl_of(op->conn_->loop_->loop).schedule(*op);
+}
+
 Status FlushOp::await_resume() noexcept {
+  stop_.reset();
   if (TimerNode::armed()) impl_of(conn_->loop_->loop).timers.remove(*this);
   if (conn_->error_) return fail(conn_->error_);
+  if (cancelled_) return fail(Errc::cancelled);
   if (timed_out_ || conn_->buffered_ > 0) return fail(std::make_error_code(std::errc::timed_out));
   return {};
 }

@@ -58,9 +58,12 @@ std::string_view close_reason(std::error_code ec) noexcept {
 }
 
 // Not coroutines: what they build lives on the stack, not in every connection's frame.
-void emit_accepted(const ServerLoop& ls, const Connection& conn) {
+void emit_accepted(const ServerLoop& ls, const Connection& conn, const AsyncTcpStream& stream) {
   if (!ls.server.options.on_event) return;
-  ls.emit({.kind = ServerEvent::Kind::accepted, .loop = ls.index, .peer = conn.peer()});
+  ls.emit({.kind = ServerEvent::Kind::accepted,
+           .loop = ls.index,
+           .peer = conn.peer(),
+           .local = stream.local_endpoint().value_or(Endpoint())});
 }
 
 // True unless the peer has already ended its side: then a plain close() cannot meet unread input.
@@ -72,6 +75,8 @@ bool peer_may_still_send(const AsyncTcpStream& stream) noexcept {
 void finish_connection(ServerLoop& ls, Connection& conn, AsyncTcpStream& stream, bool threw) {
   std::error_code why = conn.error();
   if (threw && !why) why = std::make_error_code(std::errc::state_not_recoverable);
+  Endpoint local;  // taken before the stream may move to a lingering close
+  if (ls.server.options.on_event) local = stream.local_endpoint().value_or(Endpoint());
   // A handler that returned while the client may still send (unread request bytes, a pipelined
   // request): closing into unread input makes the kernel reset the connection, destroying the
   // reply still in flight. Hand the socket to a lingering close instead (tether/linger.hpp),
@@ -90,6 +95,7 @@ void finish_connection(ServerLoop& ls, Connection& conn, AsyncTcpStream& stream,
     ls.emit({.kind = ServerEvent::Kind::closed,
              .loop = ls.index,
              .peer = conn.peer(),
+             .local = local,
              .error = why,
              .reason = reason,
              .bytes_in = conn.bytes_in(),
@@ -111,7 +117,7 @@ Task<void> serve_connection(ServerLoop& ls, AsyncTcpStream stream, PeerAddress p
   bool threw = false;
   {
     Connection conn(ls, stream, peer);
-    emit_accepted(ls, conn);
+    emit_accepted(ls, conn, stream);
     try {
       co_await ls.server.handler(conn);
     } catch (...) {

@@ -270,7 +270,7 @@ TEST_P(ServerNoDelay, accepted_clients_get_tcp_nodelay_as_the_options_say) {
   o.no_delay = GetParam();
   tt::RunningServer server(o, [](Connection& c) -> Task<void> {
     auto on = c.socket().no_delay();
-    c.send(!on ? "error\n" : *on ? "nodelay on\n" : "nodelay off\n");
+    (void)c.send(!on ? "error\n" : *on ? "nodelay on\n" : "nodelay off\n");
     co_await c.flush(Deadline(5s));
   });
   auto c = TcpStream::connect(server.endpoint(), 5s);

@@ -237,7 +237,7 @@ TEST_F(AsyncUdpBatch, try_recv_batch_drains_what_is_queued_and_try_send_batch_ec
     DatagramBatch batch(8);
     auto none = server->try_recv_batch(batch);  // nothing queued: 0 at once, no waiting
     if (!none || *none != 0) co_return "try_recv_batch on an empty socket did not return 0";
-    for (int i = 0; i < 5; ++i) client->send_to("d" + std::to_string(i), to);
+    for (int i = 0; i < 5; ++i) (void)client->send_to("d" + std::to_string(i), to);
     std::array<std::byte, 64> buf;
     auto first = co_await server->recv_from(buf);
     if (!first || first->size != 2) co_return "recv_from failed";
@@ -272,7 +272,7 @@ TEST_F(AsyncUdpBatch, try_recv_batch_drains_what_is_queued_and_try_send_batch_ec
 TEST_F(AsyncUdpBatch, recv_batch_waits_takes_what_is_queued_and_wakes_again_after_a_short_batch) {
   auto body = [&]() -> Task<std::string> {
     DatagramBatch batch(8);
-    for (int i = 0; i < 3; ++i) client->send_to("a" + std::to_string(i), to);
+    for (int i = 0; i < 3; ++i) (void)client->send_to("a" + std::to_string(i), to);
     auto n = co_await server->recv_batch(batch);
     if (!n || *n != 3) co_return "first batch: " + std::to_string(n.value_or(0));
     for (std::size_t i = 0; i < 3; ++i) {
@@ -283,7 +283,7 @@ TEST_F(AsyncUdpBatch, recv_batch_waits_takes_what_is_queued_and_wakes_again_afte
       if (batch.peer(i) != *client->local_endpoint()) co_return "wrong sender";
     }
     // A full batch may leave more queued: the next receive must take it without a new edge.
-    for (int i = 0; i < 10; ++i) client->send_to("f" + std::to_string(i), to);
+    for (int i = 0; i < 10; ++i) (void)client->send_to("f" + std::to_string(i), to);
     auto full = co_await server->recv_batch(batch, Deadline(2s));
     if (!full || *full != 8) co_return "full batch: " + std::to_string(full.value_or(0));
     auto tail = co_await server->recv_batch(batch, Deadline(2s));
@@ -291,8 +291,8 @@ TEST_F(AsyncUdpBatch, recv_batch_waits_takes_what_is_queued_and_wakes_again_afte
     // Nothing queued now: the next receive waits until a timer sends 2 more, 50 ms later.
     Timer later(loop);
     later.arm(50ms, [&] {
-      client->send_to("b0", to);
-      client->send_to("b1", to);
+      (void)client->send_to("b0", to);
+      (void)client->send_to("b1", to);
     });
     auto m = co_await server->recv_batch(batch, Deadline(5s));
     if (!m) co_return "second batch: " + m.error().message();

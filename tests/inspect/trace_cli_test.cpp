@@ -90,7 +90,8 @@ TEST(TraceCli, connect_and_listen_trace_show_handshake_options_and_close_without
   auto line = server.wait_for_err_line("tether: listening");
   ASSERT_TRUE(line) << server.err();
   const std::string local = line->substr(line->find("local=") + 6);
-  const std::string port = local.substr(local.rfind(':') + 1, local.find(' ') - local.rfind(':') - 1);
+  const std::string address = local.substr(0, local.find(' '));  // the line ends with " ts=..."
+  const std::string port = address.substr(address.rfind(':') + 1);
 
   tether::testing::TempPath input("in");
   write_file(input.str(), "hello\n");

@@ -235,9 +235,7 @@ TEST(Udp, udp_ipv4_multicast_join_receive_and_leave_on_loopback) {
 
   auto s = UdpSocket::open(Endpoint::ipv4_any(0));
   ASSERT_TRUE(s);
-  in_addr lo_addr{};
-  lo_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_TRUE(s->socket().set_option(IPPROTO_IP, IP_MULTICAST_IF, &lo_addr, sizeof lo_addr));
+  ASSERT_TRUE(s->set_multicast_interface(lo));
   ASSERT_TRUE(s->set_multicast_loop(true));
   ASSERT_TRUE(s->set_multicast_ttl(0));  // never leave the host
   ASSERT_TRUE(s->send_to("to the group", group));

@@ -1,4 +1,4 @@
-// tether connect HOST PORT: connect, then relay stdin and stdout over the connection.
+// tether connect HOST PORT | HOST:PORT: connect, then relay stdin and stdout over the connection.
 #include "commands.hpp"
 #include "options.hpp"
 #include "relay.hpp"
@@ -75,14 +75,54 @@ Status autobind_unix(UdpSocket& socket) {
   return {};
 }
 
+/// "connect to HOST:PORT: why" for one attempt; every attempt (address: why) for several.
+std::string describe_connect_failure(const std::string& target, const std::vector<ConnectFailure>& failures,
+                                     std::error_code last) {
+  if (failures.size() <= 1) return fmt::format("connect to {}: {}", target, describe(last));
+  std::string m = fmt::format("connect to {} failed ({} addresses):", target, failures.size());
+  for (std::size_t i = 0; i < failures.size(); ++i) {
+    m += fmt::format("{} {}: {}", i == 0 ? "" : ";", failures[i].address.to_string(),
+                     describe(failures[i].error));
+  }
+  return m;
+}
+
+/// HOST PORT without a proxy: every resolved address raced as the library's async connect does
+/// (Happy Eyeballs: IPv6 and IPv4, 250 ms head start). The error line names each attempt.
+Result<TcpStream> connect_direct(const ConnectArgs& a, const ConnectOptions& co, const std::string& target,
+                                 const EventLog& log) {
+  ResolveOptions ro;
+  ro.family = co.family;
+  auto addresses = resolve(a.host, a.port, ro);
+  if (!addresses) {
+    log.error(fmt::format("{}: {}", target, describe(addresses.error())));
+    return std::unexpected(addresses.error());
+  }
+  std::vector<ConnectFailure> failures;
+  auto stream = TcpStream::race(*addresses, co, &failures);
+  if (!stream) {
+    if (!failures.empty() && failures.back().bind) {
+      log.error(fmt::format("bind to source {}: {}", failures.back().address.to_string(),
+                            describe(failures.back().error)));
+    } else {
+      log.error(describe_connect_failure(target, failures, stream.error()));
+    }
+  }
+  return stream;
+}
+
 int connect_stream(const ConnectArgs& a, const EventLog& log, Deadline deadline) {
   const auto& c = a.common;
   Result<TcpStream> stream;
-  std::string target;
+  std::string target;  // for errors and the TLS session
   if (c.is_unix()) {
     auto ep = unix_endpoint_or_usage(c.unix_path);
     target = ep.to_string();
     stream = TcpStream::connect(ep, deadline);
+    if (!stream) {
+      log.error(fmt::format("connect to {}: {}", ep.to_string(), describe(stream.error())));
+      return exit_failure;
+    }
   } else {
     ConnectOptions co;
     co.deadline = deadline;
@@ -93,13 +133,15 @@ int connect_stream(const ConnectArgs& a, const EventLog& log, Deadline deadline)
     target = host_port_text(a.host, a.port);
     trace_connect_start(log, a.host, a.port, co.family);
     stream = a.proxy.requested() ? connect_through_proxy(a.proxy, a.host, a.port, deadline, log)
-                                 : TcpStream::connect(a.host, a.port, co);
+                                 : connect_direct(a, co, target, log);
+    if (!stream) {
+      if (a.proxy.requested()) log.error(fmt::format("connect to {}: {}", target, describe(stream.error())));
+      return exit_failure;
+    }
   }
-  if (!stream) {
-    log.error(fmt::format("connect to {}: {}", target, describe(stream.error())));
-    return exit_failure;
-  }
-  emit_endpoints(log, "connected", c.proto(), stream->local_endpoint(), stream->peer_endpoint());
+  const auto local = stream->local_endpoint();
+  const auto peer = stream->peer_endpoint();
+  emit_endpoints(log, "connected", c.proto(), local, peer);
   if (tls_flags().tls) return tls_connect_session(std::move(*stream), a.host, target, c, log, deadline);
   StreamRelayOptions ro;
   ro.idle_timeout = c.timeout();
@@ -108,7 +150,7 @@ int connect_stream(const ConnectArgs& a, const EventLog& log, Deadline deadline)
   TraceSession trace(log, *stream, false);
   RelayStats stats = relay_stream(*stream, ro);
   trace.finish(stats);
-  emit_closed(log, c.proto(), stats, &*stream);
+  emit_closed(log, c.proto(), local, peer, stats, &*stream);
   return finish_relay(log, stats);
 }
 
@@ -134,6 +176,10 @@ int connect_datagram(const ConnectArgs& a, const EventLog& log) {
     }
     remote = *resolved;
     socket = source ? UdpSocket::bind(*source) : UdpSocket::open(remote);
+    if (!socket && source) {
+      log.error(fmt::format("bind to source {}: {}", source->to_string(), describe(socket.error())));
+      return exit_failure;
+    }
   }
   if (socket) {
     if (auto st = socket->connect(remote); !st) socket = fail(st.error());
@@ -142,18 +188,36 @@ int connect_datagram(const ConnectArgs& a, const EventLog& log) {
     log.error(fmt::format("connect to {}: {}", remote.to_string(), describe(socket.error())));
     return exit_failure;
   }
-  emit_endpoints(log, "connected", c.proto(), socket->local_endpoint(), socket->peer_endpoint());
+  const auto local = socket->local_endpoint();
+  const auto peer = socket->peer_endpoint();
+  emit_endpoints(log, "connected", c.proto(), local, peer);
   DatagramRelayOptions ro;
   ro.connected = true;
   ro.idle_timeout = c.timeout();
   ro.linger_after_eof = c.quit_after_eof() ? *c.quit_after_eof() : c.timeout() ? *c.timeout() : default_udp_linger;
   ro.crlf = c.crlf;
   RelayStats stats = relay_datagrams(*socket, ro);
-  emit_closed(log, c.proto(), stats, nullptr);
+  emit_closed(log, c.proto(), local, peer, stats, nullptr);
   return finish_relay(log, stats);
 }
 
-int run_connect(const ConnectArgs& a) {
+/// One argument "HOST:PORT", "[V6]:PORT" or "host:service" becomes HOST and PORT.
+void split_host_port(ConnectArgs& a) {
+  if (a.host.find(':') == std::string::npos) throw UsageError("PORT is required (HOST PORT or HOST:PORT)");
+  auto hp = HostPort::parse(a.host);
+  if (!hp) {
+    if (hp.error() == make_error_code(Errc::missing_port)) {
+      throw UsageError(fmt::format("'{}': PORT is required (HOST PORT, HOST:PORT or [IPV6]:PORT)",
+                                   text_escape(a.host)));
+    }
+    throw UsageError(fmt::format("'{}': {}", text_escape(a.host), describe(hp.error())));
+  }
+  if (hp->host.empty()) throw UsageError(fmt::format("'{}': HOST is empty", text_escape(a.host)));
+  a.host = hp->host;
+  a.port = hp->service;
+}
+
+int run_connect(ConnectArgs& a) {
   const auto& c = a.common;
   // The deadline starts before any resolution: -w bounds resolving and connecting together.
   const Deadline deadline = c.timeout() ? Deadline(*c.timeout()) : Deadline::never();
@@ -174,7 +238,7 @@ int run_connect(const ConnectArgs& a) {
     if (c.ipv4 || c.ipv6) throw UsageError("-4/-6 do not apply to --unix");
   } else {
     if (a.host.empty()) throw UsageError("HOST is required");
-    if (a.port.empty()) throw UsageError("PORT is required");
+    if (a.port.empty()) split_host_port(a);
     port_or_usage(a.port, "port");
     check_host_or_usage(a.host, a.port, "host");
   }
@@ -188,13 +252,15 @@ void add_connect_command(CLI::App& app) {
   auto args = std::make_shared<ConnectArgs>();
   CLI::App* cmd = app.add_subcommand(
       "connect",
-      "Connect to HOST PORT and relay stdin and stdout over the connection");
+      "Connect to HOST PORT (or HOST:PORT) and relay stdin and stdout over the connection");
   cmd->footer(
+      "A name with several addresses is raced IPv6/IPv4 (Happy Eyeballs: the next address starts\n"
+      "250 ms after the previous one or at once when it fails); a failure lists every attempt.\n"
       "Both directions run at once. At the end of stdin, tether sends FIN and keeps printing\n"
       "until the peer closes. With -u, each stdin read is one datagram, and after stdin's end\n"
       "replies are printed until -w seconds (default 1) pass without one.\n"
       "Exit status: 0 clean close, 1 network error (refused, timed out, reset...), 2 bad usage.");
-  cmd->add_option("HOST", args->host, "Host name or address");
+  cmd->add_option("HOST", args->host, "Host name or address; or HOST:PORT, [IPV6]:PORT as one argument");
   cmd->add_option("PORT", args->port, "Port number or service name (e.g. 80, http)");
   add_common_options(*cmd, args->common, "Bind to this local address before connecting",
                      "Bind to this local port before connecting");

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cmath>
+#include <ctime>
 #include <type_traits>
 
 namespace tether::cli {
@@ -112,6 +113,27 @@ std::string text_escape(std::string_view text) {
   return out;
 }
 
+std::string rfc3339_micros(std::chrono::system_clock::time_point now) {
+  using namespace std::chrono;
+  const auto us = duration_cast<microseconds>(now.time_since_epoch());
+  const auto secs = floor<seconds>(us);
+  const std::time_t t = static_cast<std::time_t>(secs.count());
+  std::tm tm{};
+  ::gmtime_r(&t, &tm);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z", tm.tm_year + 1900, tm.tm_mon + 1,
+                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (us - secs).count());
+}
+
+Event::Event(std::string_view name)
+    : name_(name), ts_(rfc3339_micros(std::chrono::system_clock::now())) {}
+
+std::string Event::endpoint_text(const Endpoint& e, std::string_view proto) {
+  const bool unnamed_path = e.kind() == EndpointKind::unix_path && e.unix_name().empty();
+  const bool unix_proto = proto.starts_with("unix");
+  if (unnamed_path || (unix_proto && e.kind() == EndpointKind::none)) return "unix:";
+  return e.unmapped().to_string();  // an IPv4 client of a dual-stack listener: 127.0.0.1:P
+}
+
 Event& Event::add(std::string_view key, std::string_view value) {
   fields_.emplace_back(std::string(key), std::string(value));
   return *this;
@@ -164,7 +186,7 @@ void append_value(std::string& out, const Event::Value& value, Quote quote, cons
 }  // namespace
 
 std::string Event::to_json() const {
-  std::string out = fmt::format("{{\"event\":\"{}\"", json_escape(name_));
+  std::string out = fmt::format("{{\"event\":\"{}\",\"ts\":\"{}\"", json_escape(name_), ts_);
   for (const auto& [key, value] : fields_) {
     out += fmt::format(",\"{}\":", json_escape(key));
     append_value(out, value, [](const std::string& v) { return '"' + json_escape(v) + '"'; },
@@ -184,7 +206,7 @@ std::string Event::to_text() const {
           return quote ? '"' + text_escape(v) + '"' : text_escape(v);
         }, "yes", "no");
   }
-  out += '\n';
+  out += " ts=" + ts_ + '\n';
   return out;
 }
 

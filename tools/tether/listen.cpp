@@ -38,6 +38,7 @@ struct ListenArgs {
   std::string port;
   bool keep_open = false;
   std::string backend;  // --backend: epoll or io_uring, for the serving modes' event loops
+  bool unix_remove_stale = false;
   CommonOptions common;
   std::vector<CLI::Option*> mode_flags;  // parallel to listen_modes()
   CLI::App* cmd = nullptr;
@@ -51,8 +52,20 @@ Result<Endpoint> local_endpoint(ListenArgs& a, const EventLog& log) {
     if (!a.address.empty() || !a.port.empty()) throw UsageError("--unix PATH replaces [ADDRESS] PORT");
     if (!c.source.empty() || !c.source_port.empty()) throw UsageError("-s/-p do not apply to --unix");
     if (c.ipv4 || c.ipv6) throw UsageError("-4/-6 do not apply to --unix");
-    return unix_endpoint_or_usage(c.unix_path);
+    auto ep = unix_endpoint_or_usage(c.unix_path);
+    if (a.unix_remove_stale && ep.kind() != EndpointKind::unix_path) {
+      throw UsageError("--unix-remove-stale applies to a socket file, not an @abstract name");
+    }
+    if (ep.kind() == EndpointKind::unix_path) {
+      const std::string path(ep.unix_name());
+      if (auto why = unix_path_in_use(path, c.udp, a.unix_remove_stale)) {
+        log.error(fmt::format("listen on {}: {}", ep.to_string(), *why));
+        return fail(std::make_error_code(std::errc::address_in_use));
+      }
+    }
+    return ep;
   }
+  if (a.unix_remove_stale) throw UsageError("--unix-remove-stale applies to --unix PATH only");
   // One positional is the PORT; netcat's -s ADDRESS / -p PORT are accepted too.
   if (a.port.empty() && !a.address.empty()) std::swap(a.port, a.address);
   if (!c.source.empty()) {
@@ -64,7 +77,9 @@ Result<Endpoint> local_endpoint(ListenArgs& a, const EventLog& log) {
     a.port = c.source_port;
   }
   if (a.port.empty()) throw UsageError("PORT is required (0 picks a free port)");
-  port_or_usage(a.port, "port");
+  const std::uint16_t port = port_or_usage(a.port, "port");
+  // No address and neither -4 nor -6: [::] with IPV6_V6ONLY off serves IPv4 and IPv6 clients.
+  if (a.address.empty() && c.family() == IpFamily::any) return Endpoint::ipv6_any(port);
   if (!a.address.empty()) check_host_or_usage(a.address, a.port, "address");
   auto ep = resolve_first(a.address, a.port, c.family(), true);
   if (!ep) {
@@ -85,7 +100,7 @@ void emit_rejected(const ListenSettings& s, const Endpoint& peer, const char* re
   if (!s.log.enabled()) return;
   Event e("rejected");
   e.add("proto", s.proto());
-  e.add("peer", peer.to_string());
+  e.add("peer", Event::endpoint_text(peer, s.proto()));
   e.add("reason", reason);
   s.log.emit(e);
 }
@@ -93,13 +108,21 @@ void emit_rejected(const ListenSettings& s, const Endpoint& peer, const char* re
 /// One client relayed with stdin/stdout (without -k). Peers that --allow/--deny refuse are closed
 /// and the wait goes on.
 int serve_stream(const ListenSettings& s) {
+  // -w bounds the wait for the first client (then it is each connection's idle timeout).
+  const auto w = s.common.timeout();
+  const Deadline first_client = w ? Deadline(*w) : Deadline::never();
   auto listener = open_stream_listener(s);
   if (!listener) return exit_failure;
+  bool first = true;
   for (;;) {
-    auto accepted = listener->accept();
+    auto accepted = listener->accept(first ? first_client : Deadline::never());
     if (!accepted) {
       const auto& ec = accepted.error();
       if (ec == std::errc::connection_aborted || ec == std::errc::interrupted) continue;
+      if (ec == std::errc::timed_out && first) {
+        s.log.error(fmt::format("no client within -w {} s", s.common.timeout_s));
+        return exit_failure;
+      }
       s.log.error(fmt::format("accept: {}", describe(ec)));
       return exit_failure;
     }
@@ -107,8 +130,10 @@ int serve_stream(const ListenSettings& s) {
       emit_rejected(s, accepted->peer, "denied");
       continue;
     }
+    first = false;
     auto& stream = accepted->stream;
-    emit_endpoints(s.log, "accepted", s.proto(), stream.local_endpoint(), accepted->peer);
+    const auto local = stream.local_endpoint();
+    emit_endpoints(s.log, "accepted", s.proto(), local, accepted->peer);
     if (tls_flags().tls) {
       const int rc = tls_serve_session(std::move(stream), accepted->peer, s);
       if (!s.keep_open) return rc;
@@ -121,7 +146,7 @@ int serve_stream(const ListenSettings& s) {
     TraceSession trace(s.log, stream, true);
     RelayStats stats = relay_stream(stream, ro);
     trace.finish(stats);
-    emit_closed(s.log, s.proto(), stats, &stream);
+    emit_closed(s.log, s.proto(), local, accepted->peer, stats, &stream);
     return finish_relay(s.log, stats);
   }
 }
@@ -135,7 +160,11 @@ int serve_datagrams(const ListenSettings& s) {
   ro.idle_timeout = s.common.timeout();
   ro.linger_after_eof = s.common.quit_after_eof() ? s.common.quit_after_eof() : s.common.timeout();
   ro.crlf = s.common.crlf;
-  ro.on_new_peer = [&](const Endpoint& peer) { emit_endpoints(s.log, "accepted", s.proto(), local, peer); };
+  Result<Endpoint> last_peer = Endpoint();
+  ro.on_new_peer = [&](const Endpoint& peer) {
+    last_peer = peer;
+    emit_endpoints(s.log, "accepted", s.proto(), local, peer);
+  };
   std::optional<Endpoint> last_denied;  // one "rejected" event per run of datagrams from a peer
   if (s.keep.access) {
     ro.admit = [&](const Endpoint& peer) {
@@ -146,7 +175,7 @@ int serve_datagrams(const ListenSettings& s) {
     };
   }
   RelayStats stats = relay_datagrams(*socket, ro);
-  emit_closed(s.log, s.proto(), stats, nullptr);
+  emit_closed(s.log, s.proto(), local, last_peer, stats, nullptr);
   return finish_relay(s.log, stats);
 }
 
@@ -239,6 +268,8 @@ int run_listen(ListenArgs& a) {
   auto local = local_endpoint(a, s.log);
   if (!local) return exit_failure;
   s.local = *local;
+  if (a.address.empty() && s.common.family() == IpFamily::any && !s.common.is_unix()) s.v6_only = false;
+  if (s.common.family() == IpFamily::ipv6 && s.local.is_unspecified()) s.v6_only = true;  // -6: IPv6 only
   check_trace_applies(!s.common.udp && !s.common.is_unix() && relay && !s.keep_open,
                       "needs one TCP connection relayed to stdin/stdout (not -u, --unix, -k or a serving mode)");
   bool sockperf = false;
@@ -280,8 +311,23 @@ int run_listen(ListenArgs& a) {
 
 }  // namespace
 
+namespace {
+
+/// Binding [::] failed because this host has no IPv6: the dual-stack default falls back to IPv4.
+bool no_ipv6(const ListenSettings& s, std::error_code ec) {
+  return s.v6_only == false && s.local.kind() == EndpointKind::ipv6 &&
+         (ec == std::errc::address_family_not_supported || ec == std::errc::address_not_available);
+}
+
+}  // namespace
+
 Result<TcpListener> open_stream_listener(const ListenSettings& s) {
-  auto listener = TcpListener::bind(s.local);
+  ListenOptions lo;
+  lo.v6_only = s.v6_only;
+  auto listener = TcpListener::bind(s.local, lo);
+  if (!listener && no_ipv6(s, listener.error())) {
+    listener = TcpListener::bind(Endpoint::ipv4_any(s.local.port()));
+  }
   if (!listener) {
     s.log.error(fmt::format("listen on {}: {}", s.local.to_string(), describe(listener.error())));
     return listener;
@@ -293,7 +339,10 @@ Result<TcpListener> open_stream_listener(const ListenSettings& s) {
 }
 
 Result<UdpSocket> open_datagram_socket(const ListenSettings& s) {
-  auto socket = UdpSocket::bind(s.local);
+  UdpBindOptions bo;
+  bo.v6_only = s.v6_only;
+  auto socket = UdpSocket::bind(s.local, bo);
+  if (!socket && no_ipv6(s, socket.error())) socket = UdpSocket::bind(Endpoint::ipv4_any(s.local.port()));
   if (!socket) {
     s.log.error(fmt::format("bind {}: {}", s.local.to_string(), describe(socket.error())));
     return socket;
@@ -309,14 +358,23 @@ void add_listen_command(CLI::App& app) {
       "listen",
       "Accept a client on [ADDRESS] PORT and relay stdin and stdout with it");
   cmd->footer(
-      "PORT 0 picks a free port (-v or --json shows it). Exits when the client is done; with -k,\n"
-      "serves clients at once until stopped. With -u, datagrams from stdin go to the last sender;\n"
-      "-w ends the wait. --allow/--deny, --idle-timeout (and --max-conns with -k) apply here too.\n"
+      "PORT 0 picks a free port (-v or --json shows it). Without ADDRESS, -4 or -6 it listens on\n"
+      "[::] with IPv6-only off: IPv4 and IPv6 clients both reach it. Exits when the client is\n"
+      "done; with -k, serves clients at once until stopped.\n"
+      "The timeout (-w) bounds the wait for the first client (exit 1 when none came; not\n"
+      "with -k), then ends a connection idle that long; with -u it ends the wait for\n"
+      "datagrams; with the serving modes it is the idle timeout of each client.\n"
+      "With -u, datagrams from stdin go to the last sender. --allow/--deny, --idle-timeout (and\n"
+      "--max-conns with -k) apply here too. A --unix PATH whose socket file is left by a dead\n"
+      "server is refused (the message says whether a server answers); --unix-remove-stale\n"
+      "replaces it.\n"
       "Exit status: 0 clean close, 1 network error, 2 bad usage.");
-  cmd->add_option("ADDRESS", args->address, "Local address to listen on (default: all)");
+  cmd->add_option("ADDRESS", args->address, "Local address to listen on (default: all, IPv6 and IPv4)");
   cmd->add_option("PORT", args->port, "Port number or service name; 0 picks a free port");
   cmd->add_flag("-k,--keep-open", args->keep_open,
                 "Serve clients at the same time: each one's bytes to stdout, stdin to all (like ncat -k)");
+  cmd->add_flag("--unix-remove-stale", args->unix_remove_stale,
+                "With --unix PATH: replace a socket file no server answers on (left by a dead server)");
   args->cmd = cmd;
   add_common_options(*cmd, args->common, "Local address to listen on (like ADDRESS)",
                      "Local port to listen on (like PORT)");

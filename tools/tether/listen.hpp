@@ -40,6 +40,9 @@ struct ListenSettings {
   CommonOptions common;   ///< -u, --unix, -w, -v/--json ... as given
   Endpoint local;         ///< where to bind: the address and port (0: any free port), or a Unix path
   bool keep_open = false; ///< -k: serve clients concurrently (listen_keep.cpp)
+  /// IPV6_V6ONLY for `local`: false for the default listener ([::] serving IPv4 clients too, as
+  /// ncat does when no address and neither -4 nor -6 is given); nullopt keeps the system's.
+  std::optional<bool> v6_only;
   EventLog log;           ///< where events and errors go
   RelayLimits keep;       ///< the default modes' limits
 

@@ -41,6 +41,7 @@ bool transient(const std::error_code& ec) {
 struct Client {
   TcpStream stream;
   Endpoint peer;
+  Result<Endpoint> local;  // the 5-tuple of the events, taken at accept
   std::string queue;  // stdin bytes not yet sent
   bool fin_sent = false;
   Clock::time_point start = Clock::now();
@@ -120,7 +121,7 @@ class KeepServer {
       if (s_.log.enabled()) {
         Event e("rejected");
         e.add("proto", s_.proto());
-        e.add("peer", accepted->peer.to_string());
+        e.add("peer", Event::endpoint_text(accepted->peer, s_.proto()));
         e.add("reason", refused);
         s_.log.emit(e);
       }
@@ -129,7 +130,8 @@ class KeepServer {
     Client& c = clients_.emplace_back();
     c.stream = std::move(accepted->stream);
     c.peer = accepted->peer;
-    emit_endpoints(s_.log, "accepted", s_.proto(), c.stream.local_endpoint(), c.peer);
+    c.local = c.stream.local_endpoint();
+    emit_endpoints(s_.log, "accepted", s_.proto(), c.local, c.peer);
   }
 
   /// The client's bytes to stdout. False when stdout failed (everything ends).
@@ -206,7 +208,7 @@ class KeepServer {
         ++it;
         continue;
       }
-      emit_closed(s_.log, s_.proto(), it->stats, &it->stream);
+      emit_closed(s_.log, s_.proto(), it->local, it->peer, it->stats, &it->stream);
       it = clients_.erase(it);  // closes the stream
     }
   }

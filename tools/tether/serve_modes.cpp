@@ -43,7 +43,8 @@ Task<void> discard(Connection& c) {
 // holds more than one line's limit plus one read. After each line the sender waits while a
 // receiver is backed up (Connection::broadcast_room), so a fast sender slows to the slowest reader.
 Task<void> chat(Connection& c) {
-  const std::string prefix = "<" + c.peer().unmapped().to_string() + "> ";
+  // Only a Unix peer can be without an address: it shows as "unix:", as in the events.
+  const std::string prefix = "<" + Event::endpoint_text(c.peer().unmapped(), "unix") + "> ";
   Buffer in;
   LineCodec lines(serve_flags().max_line != 0 ? serve_flags().max_line : LineCodec::default_max_length);
   std::string message;
@@ -97,15 +98,17 @@ void emit(const ListenSettings& s, const ServerEvent& ev) {
       e.add("threads", std::uint64_t{serve_flags().loops});
       break;
     case K::accepted:
-      e.add("peer", ev.peer);
+      e.add("local", Event::endpoint_text(ev.local, s.proto()));
+      e.add("peer", Event::endpoint_text(ev.peer, s.proto()));
       e.add("loop", std::uint64_t{ev.loop});
       break;
     case K::rejected:
-      e.add("peer", ev.peer);
+      e.add("peer", Event::endpoint_text(ev.peer, s.proto()));
       e.add("reason", ev.reason);
       break;
     case K::closed:
-      e.add("peer", ev.peer);
+      e.add("local", Event::endpoint_text(ev.local, s.proto()));
+      e.add("peer", Event::endpoint_text(ev.peer, s.proto()));
       e.add("bytes_in", ev.bytes_in);
       e.add("bytes_out", ev.bytes_out);
       e.add("reason", ev.reason);
@@ -125,6 +128,7 @@ int serve_stream(const ListenSettings& s, Server::Handler handler) {
   auto& f = serve_flags();
   ServerOptions o;
   o.address = s.local;
+  o.listen.v6_only = s.v6_only;
   o.threads = f.threads;
   o.max_connections = f.max_conns;
   if (auto idle = idle_timeout(s)) o.idle_timeout = *idle;

@@ -330,7 +330,7 @@ class StreamReflector {
       stats.error = error;
       stats.idle_timed_out = idle;
       stats.error_context = "read";
-      emit_closed(s_.log, s_.proto(), stats, &c.stream);
+      emit_closed(s_.log, s_.proto(), c.stream.local_endpoint(), c.peer, stats, &c.stream);
     }
     poller_.remove(c.stream.socket().fd());
     conns_.erase(&c);

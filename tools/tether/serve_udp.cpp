@@ -112,7 +112,9 @@ int serve_udp(const ListenSettings& s, UdpMode mode) {
   if (s.local.is_unix()) n = 1;
   std::vector<std::unique_ptr<UdpLoop>> loops;
   // One socket bound without SO_REUSEPORT, shared by every loop: nothing else can hold the port.
-  auto handles = bind_shared(s.local, n);
+  UdpBindOptions bo;
+  bo.v6_only = s.v6_only;
+  auto handles = bind_shared(s.local, n, bo);
   if (!handles) {
     s.log.error(fmt::format("bind {}: {}", s.local.to_string(), describe(handles.error())));
     return exit_failure;

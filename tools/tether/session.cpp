@@ -6,21 +6,30 @@
 
 namespace tether::cli {
 
+namespace {
+
+void add_endpoints(Event& e, std::string_view proto, const Result<Endpoint>& local,
+                   const Result<Endpoint>& peer) {
+  e.add("proto", proto);
+  e.add("local", local ? Event::endpoint_text(*local, proto) : std::string());
+  e.add("peer", peer ? Event::endpoint_text(*peer, proto) : std::string());
+}
+
+}  // namespace
+
 void emit_endpoints(const EventLog& log, std::string_view event, std::string_view proto,
                     const Result<Endpoint>& local, const Result<Endpoint>& peer) {
   if (!log.enabled()) return;
   Event e(event);
-  e.add("proto", proto);
-  e.add("local", local ? local->to_string() : std::string());
-  e.add("peer", peer ? peer->to_string() : std::string());
+  add_endpoints(e, proto, local, peer);
   log.emit(e);
 }
 
-void emit_closed(const EventLog& log, std::string_view proto, const RelayStats& stats,
-                 const TcpStream* stream) {
+void emit_closed(const EventLog& log, std::string_view proto, const Result<Endpoint>& local,
+                 const Result<Endpoint>& peer, const RelayStats& stats, const TcpStream* stream) {
   if (!log.enabled()) return;
   Event e("closed");
-  e.add("proto", proto);
+  add_endpoints(e, proto, local, peer);
   e.add("bytes_in", stats.bytes_in);
   e.add("bytes_out", stats.bytes_out);
   if (stats.datagrams_in != 0 || stats.datagrams_out != 0 || proto == "udp" || proto == "unix-dgram") {

@@ -13,14 +13,16 @@
 
 namespace tether::cli {
 
-/// "connected" / "accepted": the 5-tuple (proto, local, peer). Unknown endpoints are left out.
+/// "connected" / "accepted": the 5-tuple (proto, local, peer). An unknown endpoint prints as "",
+/// an unnamed Unix peer as "unix:" (Event::endpoint_text).
 void emit_endpoints(const EventLog& log, std::string_view event, std::string_view proto,
                     const Result<Endpoint>& local, const Result<Endpoint>& peer);
 
-/// "closed": bytes each way, duration, who closed first; for TCP the kernel's rtt and retransmits.
-/// `stream` may be null (datagrams, Unix streams have no TCP_INFO).
-void emit_closed(const EventLog& log, std::string_view proto, const RelayStats& stats,
-                 const TcpStream* stream);
+/// "closed": the 5-tuple (as taken when the connection began), bytes each way, duration, who
+/// closed first; for TCP the kernel's rtt and retransmits. `stream` may be null (datagrams, Unix
+/// streams have no TCP_INFO).
+void emit_closed(const EventLog& log, std::string_view proto, const Result<Endpoint>& local,
+                 const Result<Endpoint>& peer, const RelayStats& stats, const TcpStream* stream);
 
 /// The one-line message for a relay that ended on an error, e.g.
 /// "connection to 127.0.0.1:80 reset: connection reset by peer".
