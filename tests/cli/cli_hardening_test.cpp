@@ -69,6 +69,20 @@ TEST(cli_hardening, closed_stdin_is_end_of_input) {
   EXPECT_EQ(p.out(), "hello\n");
 }
 
+// Item 14: stdin opened write-only (`0>file`) is named as stdin's fault, not as "sending".
+TEST(cli_hardening, write_only_stdin_is_reported_as_reading_stdin) {
+  auto listener = TcpListener::bind(*Endpoint::parse("127.0.0.1:0"));
+  ASSERT_TRUE(listener.has_value());
+  const auto port = std::to_string(listener->local_endpoint()->port());
+  TempPath file("wo");
+  Process p = bash("exec " + quoted(tether_path()) + " connect 127.0.0.1 " + port + " 0>" + quoted(file.str()));
+  auto accepted = listener->accept(10s);
+  ASSERT_TRUE(accepted.has_value());
+  EXPECT_EQ(p.wait(10s), 1) << p.err();
+  EXPECT_NE(p.err().find("reading stdin: bad file descriptor"), std::string::npos) << p.err();
+  EXPECT_EQ(p.err().find("sending"), std::string::npos) << p.err();
+}
+
 // ---- item 6: a closed stderr/stdout pipe is an error, not SIGPIPE ----
 
 TEST(cli_hardening, closed_pipe_ends_the_relay_with_exit_1_and_removes_the_socket_file) {

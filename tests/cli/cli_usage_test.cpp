@@ -48,6 +48,8 @@ INSTANTIATE_TEST_SUITE_P(
         UsageCase{"connect_zero_timeout", {"connect", "-w", "0", "127.0.0.1", "80"}, "timeout"},
         UsageCase{"connect_text_timeout", {"connect", "-w", "soon", "127.0.0.1", "80"}, "soon"},
         UsageCase{"connect_both_families", {"connect", "-4", "-6", "localhost", "80"}, "-6"},
+        UsageCase{"connect_unix_empty", {"connect", "--unix", ""}, "--unix needs a PATH"},
+        UsageCase{"listen_unix_empty", {"listen", "--unix", ""}, "--unix needs a PATH"},
         UsageCase{"connect_unix_and_host", {"connect", "--unix", "/tmp/x", "127.0.0.1", "80"}, "--unix"},
         UsageCase{"listen_missing_port", {"listen"}, "PORT"},
         UsageCase{"listen_port_too_large", {"listen", "127.0.0.1", "70000"}, "70000"},

@@ -70,7 +70,8 @@ void add_common_options(CLI::App& cmd, CommonOptions& o, const std::string& sour
                         const std::string& port_help) {
   cmd.add_flag("-u,--udp", o.udp, "Use datagrams (UDP, or Unix datagrams with --unix)");
   cmd.add_option("--unix", o.unix_path, "Use the Unix socket PATH instead of HOST PORT (@NAME: abstract)")
-      ->type_name("PATH");
+      ->type_name("PATH")
+      ->check(CLI::Validator([](std::string& v) { return v.empty() ? std::string("--unix needs a PATH, not ''") : std::string(); }, ""));
   auto* v4 = cmd.add_flag("-4", o.ipv4, "IPv4 only");
   auto* v6 = cmd.add_flag("-6", o.ipv6, "IPv6 only");
   v4->excludes(v6);

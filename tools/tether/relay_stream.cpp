@@ -184,7 +184,8 @@ FileSend pump_file(TcpStream& stream, int in_fd, Shared& shared) {
     if (!n) {
       if (would_block(n.error())) continue;
       if (!sent_any && n.error() == std::errc::invalid_argument) return FileSend::not_possible;
-      shared.fail(n.error(), "write");
+      // The socket is open: EBADF names stdin (opened write-only, as `0>file` does).
+      shared.fail(n.error(), n.error() == std::errc::bad_file_descriptor ? "stdin" : "write");
       return FileSend::done;
     }
     if (*n == 0) {
