@@ -239,3 +239,13 @@ TEST(CliAddress, a_live_unix_socket_is_never_removed) {
 }
 
 }  // namespace
+
+// Issue 8 item 14: a bracketed IPv6 HOST is printed once bracketed ("[::1]:P", never "[[::1]]:P").
+TEST(CliAddress, a_bracketed_ipv6_host_is_printed_bracketed_once) {
+  const auto port = std::to_string(port_closed_on_both());
+  ASSERT_NE(port, "0");
+  RunResult r = run_tether({"connect", "[::1]", port});
+  EXPECT_EQ(r.status, 1) << r.err;
+  EXPECT_NE(r.err.find("[::1]:" + port), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("[["), std::string::npos) << r.err;
+}

@@ -71,7 +71,7 @@ void add_common_options(CLI::App& cmd, CommonOptions& o, const std::string& sour
   cmd.add_flag("-u,--udp", o.udp, "Use datagrams (UDP, or Unix datagrams with --unix)");
   cmd.add_option("--unix", o.unix_path, "Use the Unix socket PATH instead of HOST PORT (@NAME: abstract)")
       ->type_name("PATH")
-      ->check(CLI::Validator([](std::string& v) { return v.empty() ? std::string("--unix needs a PATH, not ''") : std::string(); }, ""));
+      ->check(CLI::Validator([](std::string& v) { return v.empty() ? std::string("needs a PATH, not ''") : std::string(); }, ""));
   auto* v4 = cmd.add_flag("-4", o.ipv4, "IPv4 only");
   auto* v6 = cmd.add_flag("-6", o.ipv6, "IPv6 only");
   v4->excludes(v6);
@@ -123,7 +123,7 @@ Result<Endpoint> resolve_first(std::string_view host, std::string_view service, 
 }
 
 std::string host_port_text(std::string_view host, std::string_view port) {
-  if (host.find(':') != std::string_view::npos) {
+  if (host.find(':') != std::string_view::npos && !host.starts_with('[')) {  // "[::1]" is bracketed already
     return fmt::format("[{}]:{}", text_escape(host), text_escape(port));
   }
   return fmt::format("{}:{}", text_escape(host), text_escape(port));

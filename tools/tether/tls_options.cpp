@@ -65,7 +65,7 @@ int relay_over(TlsStream& tls, const CommonOptions& common, std::optional<std::c
   StreamRelayOptions ro;
   ro.idle_timeout = idle;
   RelayStats stats = relay_tls(tls, ro);
-  emit_closed(log, common.proto(), stats, &tls.tcp());
+  emit_closed(log, common.proto(), tls.tcp().local_endpoint(), tls.tcp().peer_endpoint(), stats, &tls.tcp());
   (void)tls.close(std::chrono::seconds(1));
   return finish_relay(log, stats);
 }
