@@ -58,7 +58,7 @@ Result<bool> for_each_message(std::span<const std::byte> reply, F&& f) {
     if (h.nlmsg_type == NLMSG_ERROR) {
       if (payload.size() < sizeof(int)) return fail(Errc::corrupt_frame);
       int err = load<int>(payload);
-      return fail(errno_code(err < 0 ? -err : EPROTO));
+      return fail(errno_code(err < 0 && err > -4096 ? -err : EPROTO));  // never negate INT_MIN
     }
     if (!f(h.nlmsg_type, payload)) return fail(Errc::corrupt_frame);
     reply = reply.subspan(std::min<std::size_t>(NLMSG_ALIGN(h.nlmsg_len), reply.size()));
