@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include <vector>
+
 namespace tether::cli {
 
 namespace {
@@ -58,21 +60,31 @@ std::string owner_cell(const Snapshot& s, const SocketEntry& e) {
   return fmt::format("{}/{}", it->second.pid, text_escape(it->second.name));
 }
 
-std::string info_line(const SocketEntry& e) {
-  std::string line = "    ";
-  if (e.timer != SocketTimer::none) {
-    line += fmt::format("timer:({},{}ms,{}) ", socket_timer_name(e.timer), e.timer_expires.count(),
-                        e.timer_retransmits);
+/// The second line of -i / -e: the timer, uid and inode (-e), TCP_INFO (-i); "" when empty.
+std::string info_line(const SocketEntry& e, const SsFormat& format) {
+  std::vector<std::string> parts;
+  const bool listening = e.state == static_cast<std::uint8_t>(TcpState::listen);
+  if (e.timer != SocketTimer::none && (format.info || format.extended)) {
+    parts.push_back(fmt::format("timer:({},{}ms,{})", socket_timer_name(e.timer), e.timer_expires.count(),
+                                e.timer_retransmits));
   }
-  if (!e.tcp_info) return line;
-  const TcpInfo& t = *e.tcp_info;
-  line += fmt::format(
-      "{} rtt:{}/{} min_rtt:{} cwnd:{} ssthresh:{} mss:{} retrans:{} bytes_acked:{} "
-      "bytes_received:{} delivery_rate:{}/s limited:{}",
-      e.congestion.empty() ? "-" : e.congestion, human_us(t.rtt.count()), human_us(t.rtt_var.count()),
-      human_us(t.min_rtt.count()), t.send_cwnd, t.send_ssthresh, t.send_mss, t.retransmits,
-      t.bytes_acked, t.bytes_received, human_bytes(static_cast<double>(t.delivery_rate)),
-      tcp_limit_name(t.limited_by()));
+  if (format.extended) {
+    parts.push_back(fmt::format("uid:{}", e.uid));
+    parts.push_back(fmt::format("ino:{}", e.inode));
+  }
+  if (format.info && e.tcp_info && !listening) {
+    const TcpInfo& t = *e.tcp_info;
+    parts.push_back(fmt::format(
+        "{} rtt:{}/{} min_rtt:{} rto:{} cwnd:{} ssthresh:{} mss:{} retrans:{} lost:{} bytes_sent:{} "
+        "bytes_acked:{} bytes_received:{} delivery_rate:{}/s limited:{}",
+        e.congestion.empty() ? "-" : e.congestion, human_us(t.rtt.count()), human_us(t.rtt_var.count()),
+        human_us(t.min_rtt.count()), human_us(t.rto.count()), t.send_cwnd, t.send_ssthresh, t.send_mss,
+        t.retransmits, t.lost, t.bytes_sent, t.bytes_acked, t.bytes_received,
+        human_bytes(static_cast<double>(t.delivery_rate)), tcp_limit_name(t.limited_by())));
+  }
+  if (parts.empty()) return "";
+  std::string line = "   ";
+  for (const auto& p : parts) line += " " + p;
   return line;
 }
 
@@ -124,8 +136,7 @@ std::string render_table(const Snapshot& s, const std::unordered_map<std::uint64
     out += " " + owner_cell(s, e);
     while (!out.empty() && out.back() == ' ') out.pop_back();
     out += '\n';
-    const bool listening = e.state == static_cast<std::uint8_t>(TcpState::listen);
-    if (format.info && !listening && (e.tcp_info || e.timer != SocketTimer::none)) out += info_line(e) + '\n';
+    if (auto line = info_line(e, format); !line.empty()) out += line + '\n';
   }
   return out;
 }
