@@ -35,7 +35,7 @@ int run_trace(const TraceArgs& a) {
   const std::uint16_t port = port_or_usage(a.port, "port");
   if (port == 0) throw UsageError("port 0 is no connection's port: name the port to watch (1-65535)");
   if (a.interface != "any" && ::if_nametoindex(a.interface.c_str()) == 0) {
-    throw UsageError(fmt::format("--interface '{}': no such network interface (see 'ip link')", text_escape(a.interface)));
+    throw UsageError(fmt::format("--interface '{}': no such network interface", text_escape(a.interface)));
   }
   const EventLog log(a.json ? EventFormat::json : EventFormat::text);
   auto capture = PortCapture::open(port, a.interface);
