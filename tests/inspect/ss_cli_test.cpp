@@ -250,8 +250,8 @@ TEST(SsCli, bad_filters_are_usage_errors_with_one_line) {
 }
 
 TEST(TopCli, frames_without_a_terminal_are_whole_ansi_frames) {
-  auto pair = tether::testing::connected_pair();
-  auto r = run_tether({"top", "-n", "2", "-d", "0.1", "-t", "--port", std::to_string(pair.listener.port())});
+  auto conn = listener_with_client();
+  auto r = run_tether({"top", "-n", "2", "-d", "0.1", "-t", "--port", std::to_string(conn.port)});
   ASSERT_EQ(r.status, 0) << r.err;
   std::size_t frames = 0;
   for (std::size_t at = r.out.find("\x1b[H\x1b[2J"); at != std::string::npos; at = r.out.find("\x1b[H\x1b[2J", at + 1)) {
@@ -261,11 +261,14 @@ TEST(TopCli, frames_without_a_terminal_are_whole_ansi_frames) {
   EXPECT_NE(r.out.find("ESTAB"), std::string::npos) << r.out;
   // Without a terminal nothing is cut: the owner (this process) ends each of our rows.
   EXPECT_NE(r.out.find(std::to_string(::getpid()) + "/"), std::string::npos) << r.out;
+  int listeners = 0;
   for (const auto& line : lines_of(r.out)) {
     if (line.find("LISTEN") != std::string::npos) {
+      ++listeners;
       EXPECT_EQ(line.find("0.000ms"), std::string::npos) << "a listener has no round trip: " << line;
     }
   }
+  EXPECT_EQ(listeners, 2) << "the listener, once per frame:\n" << r.out;
 }
 
 }  // namespace
