@@ -68,6 +68,62 @@ TEST(TraceCli, capture_of_a_loopback_connection_shows_syn_synack_ack_fin_in_orde
   EXPECT_NE(out.find("close 4/4"), std::string::npos) << out;
 }
 
+/// Closes `stream` with SO_LINGER 0: the kernel sends RST instead of FIN.
+void reset(tether::TcpStream& stream) {
+  const linger abort{1, 0};
+  ASSERT_EQ(::setsockopt(stream.socket().fd(), SOL_SOCKET, SO_LINGER, &abort, sizeof abort), 0);
+  stream.close();
+}
+
+TEST(TraceCli, capture_of_a_reset_connection_shows_the_rst_and_ends_it) {
+  if (!can_capture()) GTEST_SKIP() << "needs CAP_NET_RAW for AF_PACKET (CI runs as root)";
+  auto listener = tether::TcpListener::bind(Endpoint::ipv4_loopback(0));
+  ASSERT_TRUE(listener);
+  const auto where = *listener->local_endpoint();
+  Process trace = Process::start({tether_path(), "trace", std::to_string(where.port()), "-c", "1", "-w", "20"});
+  ASSERT_TRUE(trace.wait_for_err_line("capturing TCP port", 10s)) << trace.err();
+  auto client = tether::TcpStream::connect(where, 5s);
+  ASSERT_TRUE(client);
+  auto server = listener->accept(5s);
+  ASSERT_TRUE(server);
+  reset(server->stream);  // the server aborts: RST, no FIN
+  ASSERT_EQ(trace.wait(20s), 0) << "one reset connection is one connection done: " << trace.err();
+  const std::string out = trace.out();
+  expect_in_order(out, {"SYN seq=0 (ISN", "SYN-ACK seq=0 ack=1", "handshake 3/3", "RST"});
+  EXPECT_NE(out.find("reset: the server aborts the connection"), std::string::npos) << out;
+  EXPECT_EQ(out.find("FIN"), std::string::npos) << out;
+}
+
+TEST(TraceCli, capture_json_has_flags_and_both_sequence_numbers) {
+  if (!can_capture()) GTEST_SKIP() << "needs CAP_NET_RAW for AF_PACKET (CI runs as root)";
+  auto listener = tether::TcpListener::bind(Endpoint::ipv4_loopback(0));
+  ASSERT_TRUE(listener);
+  const auto where = *listener->local_endpoint();
+  Process trace = Process::start({tether_path(), "trace", std::to_string(where.port()), "-c", "1", "-w", "20", "--json"});
+  ASSERT_TRUE(trace.wait_for_err_line("capturing TCP port", 10s)) << trace.err();
+  auto client = tether::TcpStream::connect(where, 5s);
+  ASSERT_TRUE(client);
+  auto server = listener->accept(5s);
+  ASSERT_TRUE(server);
+  reset(*client);
+  ASSERT_EQ(trace.wait(20s), 0) << trace.err();
+  const auto events = json_events(trace.out());
+  ASSERT_EQ(events.size(), 4U) << trace.out();  // SYN, SYN-ACK, ACK, RST
+  const std::vector<std::string> flags = {"SYN", "SYN-ACK", "ACK", "RST"};
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    EXPECT_EQ(events[i].at("event"), "segment");
+    EXPECT_EQ(events[i].at("flags").rfind(flags[i], 0), 0U) << trace.out();
+  }
+  // Relative numbers start at 0 on each side's SYN; the absolute ones are the ISNs.
+  const auto abs = [](const std::string& v) { return std::stoull(v); };
+  EXPECT_EQ(events[0].at("seq"), "0");
+  EXPECT_EQ(events[1].at("seq"), "0");
+  EXPECT_EQ(events[1].at("ack"), "1");
+  EXPECT_EQ(abs(events[1].at("ack_abs")), (abs(events[0].at("seq_abs")) + 1) % (1ULL << 32));
+  EXPECT_EQ(abs(events[2].at("ack_abs")), (abs(events[1].at("seq_abs")) + 1) % (1ULL << 32));
+  EXPECT_EQ(events[1].at("from"), where.to_string());
+}
+
 TEST(TraceCli, capture_without_cap_net_raw_says_what_it_needs) {
   std::vector<std::string> argv = {tether_path(), "trace", "9", "-w", "1"};
   if (can_capture()) {
@@ -102,12 +158,29 @@ TEST(TraceCli, connect_and_listen_trace_show_handshake_options_and_close_without
   server_in.close_write();
   EXPECT_EQ(server.wait(10s), 0) << server.err();
   EXPECT_EQ(client.wait(10s), 0) << client.err();
-  expect_in_order(client.err(), {"resolve", "SYN ->", "<- SYN-ACK", "options      MSS", "data ->", "closed ",
+  expect_in_order(client.err(), {"resolve", "SYN ->", "<- SYN-ACK", "options      MSS", "data ->", "FIN-WAIT", "CLOSED", "closed ",
                                "TIME-WAIT    this side closed first"});
   expect_in_order(server.err(), {"listen       listening; the kernel saves each client's SYN", "<- SYN",
                                  "accepted", "options", "<- data", "closed "});
   EXPECT_NE(server.err().find("TTL 64"), std::string::npos) << server.err();
   EXPECT_NE(server.err().find("MSS 65495"), std::string::npos) << server.err();
+}
+
+TEST(TraceCli, connect_trace_of_a_reset_shows_the_rst_not_a_close) {
+  auto listener = tether::TcpListener::bind(Endpoint::ipv4_loopback(0));
+  ASSERT_TRUE(listener);
+  Pipe input;  // held open: the client never ends its side
+  Process client = Process::start({tether_path(), "connect", "--trace", "127.0.0.1",
+                                   std::to_string(listener->local_endpoint()->port())}, input.read_fd);
+  input.close_read();
+  auto accepted = listener->accept(5s);
+  ASSERT_TRUE(accepted);
+  ASSERT_TRUE(client.wait_for_err_line("options", 5s)) << client.err();
+  reset(accepted->stream);
+  EXPECT_EQ(client.wait(10s), 1) << client.err();
+  expect_in_order(client.err(), {"<- SYN-ACK", "options", "<- RST       the peer reset the connection in ESTAB",
+                                 "closed "});
+  EXPECT_EQ(client.err().find("FIN"), std::string::npos) << "a reset is no 4-way close:\n" << client.err();
 }
 
 TEST(TraceCli, connect_trace_with_json_prints_trace_events) {
@@ -138,7 +211,11 @@ TEST(TraceCli, trace_where_there_is_no_tcp_connection_is_a_usage_error) {
                                                                  {"listen", "--trace", echo_flag, "127.0.0.1", "0"},
                                                                  {"listen", "--trace", "--unix", "@x"},
                                                                  {"trace"},
-                                                                 {"trace", "99999"}}) {
+                                                                 {"trace", "99999"},
+                                                                 {"trace", "0"},
+                                                                 {"trace", "80", "-i", "no-such-if0"},
+                                                                 {"trace", "80", "-c", "0"},
+                                                                 {"trace", "80", "81"}}) {
     auto r = run_tether(args);
     EXPECT_EQ(r.status, 2) << args[0] << " " << args[1] << ": " << r.err;
     EXPECT_EQ(lines_of(r.err).size(), 1U) << r.err;
