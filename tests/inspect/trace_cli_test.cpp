@@ -68,6 +68,29 @@ TEST(TraceCli, capture_of_a_loopback_connection_shows_syn_synack_ack_fin_in_orde
   EXPECT_NE(out.find("close 4/4"), std::string::npos) << out;
 }
 
+TEST(TraceCli, capture_over_ipv6_on_any_interface_shows_a_server_first_close) {
+  if (!can_capture()) GTEST_SKIP() << "needs CAP_NET_RAW for AF_PACKET (CI runs as root)";
+  auto listener = tether::TcpListener::bind(Endpoint::ipv6_loopback(0));
+  if (!listener) GTEST_SKIP() << "no IPv6 loopback here: " << listener.error().message();
+  const auto where = *listener->local_endpoint();
+  Process trace = Process::start({tether_path(), "trace", std::to_string(where.port()), "-i", "any", "-c", "1", "-w", "20"});
+  ASSERT_TRUE(trace.wait_for_err_line("capturing TCP port", 10s)) << trace.err();
+  auto client = tether::TcpStream::connect(where, 5s);
+  ASSERT_TRUE(client);
+  auto server = listener->accept(5s);
+  ASSERT_TRUE(server);
+  server->stream.close();  // FIN from the server first
+  char buf[8];
+  ASSERT_EQ(client->read_some(std::span(buf), 5s).value_or(9), 0U);
+  client->close();
+  ASSERT_EQ(trace.wait(20s), 0) << trace.err();
+  const std::string out = trace.out();
+  // Each segment once, though "any" sees loopback packets both ways out and in.
+  expect_in_order(out, {"client [::1]:", "SYN seq=0 (ISN", "SYN-ACK seq=0 ack=1", "handshake 3/3",
+                        "close 1/4: the server sends FIN", "close 4/4: the server acknowledges"});
+  EXPECT_EQ(lines_of(out).size(), 7U) << "header + SYN, SYN-ACK, ACK, FIN, FIN-ACK, ACK:\n" << out;
+}
+
 /// Closes `stream` with SO_LINGER 0: the kernel sends RST instead of FIN.
 void reset(tether::TcpStream& stream) {
   const linger abort{1, 0};
