@@ -238,7 +238,8 @@ TEST(TraceCli, trace_where_there_is_no_tcp_connection_is_a_usage_error) {
                                                                  {"trace", "0"},
                                                                  {"trace", "80", "-i", "no-such-if0"},
                                                                  {"trace", "80", "-c", "0"},
-                                                                 {"trace", "80", "81"}}) {
+                                                                 {"trace", "80", "81"},
+                                                                 {"trace", "80", "--json", "-S"}}) {
     auto r = run_tether(args);
     EXPECT_EQ(r.status, 2) << args[0] << " " << args[1] << ": " << r.err;
     EXPECT_EQ(lines_of(r.err).size(), 1U) << r.err;

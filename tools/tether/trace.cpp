@@ -33,6 +33,7 @@ constexpr std::string_view needs_cap_net_raw =
 int run_trace(const TraceArgs& a) {
   if (a.port.empty()) throw UsageError("PORT is required");
   const std::uint16_t port = port_or_usage(a.port, "port");
+  if (a.json && a.absolute) throw UsageError("--json has both numbers (seq and seq_abs): drop -S");
   if (port == 0) throw UsageError("port 0 is no connection's port: name the port to watch (1-65535)");
   if (a.interface != "any" && ::if_nametoindex(a.interface.c_str()) == 0) {
     throw UsageError(fmt::format("--interface '{}': no such network interface", text_escape(a.interface)));
