@@ -106,6 +106,9 @@ TEST(SsCli, json_of_sockets_in_every_state_validates_against_the_schema) {
                          "'bytes_acked','bytes_received','delivery_rate','congestion','limited_by'})"),
             "['bytes_acked', 'bytes_received', 'congestion', 'cwnd', 'delivery_rate', 'limited_by', 'min_rtt_us', "
             "'retransmits', 'rtt_us', 'rttvar_us', 'ssthresh']");
+  // A listener does not pace: null, where the kernel says ~0 (no JSON number past 2^53).
+  EXPECT_EQ(query(r.out, "[s['tcp']['pacing_rate'] for s in docs[0]['sockets'] if s['local']=='127.0.0.1:" + p + "']"),
+            "[None]");
   // This process owns the listener: its pid is resolved for the rows shown.
   EXPECT_EQ(query(r.out, "[s['owner']['pid'] for s in docs[0]['sockets'] if s['local']=='127.0.0.1:" + p + "']"),
             "[" + std::to_string(::getpid()) + "]");

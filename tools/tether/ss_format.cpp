@@ -32,6 +32,11 @@ class JsonObjectText {
 
 std::uint64_t us(std::chrono::microseconds d) { return static_cast<std::uint64_t>(d.count()); }
 
+/// The kernel reports "no pacing" (a listener, no rate yet) as ~0: null, not a number past 2^53.
+std::string pacing_json(std::uint64_t rate) {
+  return rate == ~std::uint64_t{0} ? "null" : std::to_string(rate);
+}
+
 std::string tcp_json(const SocketEntry& e) {
   const TcpInfo& t = *e.tcp_info;
   JsonObjectText options;
@@ -49,7 +54,7 @@ std::string tcp_json(const SocketEntry& e) {
       .num("retransmits", std::uint64_t{t.retransmits}).num("lost", std::uint64_t{t.lost})
       .num("bytes_acked", t.bytes_acked).num("bytes_received", t.bytes_received)
       .num("bytes_sent", t.bytes_sent).num("delivery_rate", t.delivery_rate)
-      .num("pacing_rate", t.pacing_rate).str("limited_by", tcp_limit_name(t.limited_by()))
+      .raw("pacing_rate", pacing_json(t.pacing_rate)).str("limited_by", tcp_limit_name(t.limited_by()))
       .raw("options", options.text());
   return o.text();
 }
