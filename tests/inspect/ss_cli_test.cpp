@@ -275,3 +275,17 @@ TEST(TopCli, frames_without_a_terminal_are_whole_ansi_frames) {
 }
 
 }  // namespace
+
+namespace {
+
+// In a terminal (a pseudo-terminal here), each key acts on the next frame: s sorts by the next
+// key, r reverses, space pauses, q quits with status 0 (tests/inspect/top_keys.py drives it).
+TEST(TopCli, keys_in_a_terminal_sort_reverse_pause_and_quit) {
+  auto conn = listener_with_client();
+  Process p = Process::start({python(), std::string(TETHER_SOURCE_DIR) + "/tests/inspect/top_keys.py", tether_path(),
+                              std::to_string(conn.port)});
+  EXPECT_EQ(p.wait(30s), 0) << p.out() << p.err();
+  EXPECT_NE(p.out().find("top exited with 0"), std::string::npos) << p.out();
+}
+
+}  // namespace
