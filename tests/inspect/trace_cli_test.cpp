@@ -189,6 +189,40 @@ TEST(TraceCli, connect_and_listen_trace_show_handshake_options_and_close_without
   EXPECT_NE(server.err().find("MSS 65495"), std::string::npos) << server.err();
 }
 
+TEST(TraceCli, trace_of_both_sides_needs_no_privilege) {
+  if (::geteuid() != 0 || !tether::testing::have_program("setpriv")) {
+    GTEST_SKIP() << "needs root and setpriv to run tether as an unprivileged user (CI runs as root)";
+  }
+  // nobody, no groups, no capability at all.
+  const std::vector<std::string> nobody = {"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                                           "--inh-caps=-all", "--bounding-set=-all", "--"};
+  auto as_nobody = [&](std::vector<std::string> argv) {
+    argv.insert(argv.begin(), nobody.begin(), nobody.end());
+    return argv;
+  };
+  Pipe server_in;
+  Process server = Process::start(as_nobody({tether_path(), "listen", "--trace", "-v", "127.0.0.1", "0"}),
+                                  server_in.read_fd);
+  server_in.close_read();
+  auto line = server.wait_for_err_line("tether: listening");
+  ASSERT_TRUE(line) << server.err();
+  const std::string local = line->substr(line->find("local=") + 6);
+  const std::string address = local.substr(0, local.find(' '));
+  tether::testing::TempPath input("in");
+  write_file(input.str(), "hi\n");
+  Process client = Process::start_with_input_file(
+      as_nobody({tether_path(), "connect", "--trace", "127.0.0.1", address.substr(address.rfind(':') + 1)}),
+      input.str());
+  ASSERT_TRUE(server.wait_for_out_size(3)) << server.err() << client.err();
+  server_in.close_write();
+  EXPECT_EQ(server.wait(10s), 0) << server.err();
+  EXPECT_EQ(client.wait(10s), 0) << client.err();
+  EXPECT_NE(server.err().find("the kernel saves each client's SYN (TCP_SAVE_SYN)"), std::string::npos) << server.err();
+  EXPECT_NE(server.err().find("<- SYN       client's SYN from 127.0.0.1:"), std::string::npos) << server.err();
+  EXPECT_NE(server.err().find("TTL 64"), std::string::npos) << server.err();
+  expect_in_order(client.err(), {"<- SYN-ACK", "options      MSS", "FIN-WAIT", "closed "});
+}
+
 TEST(TraceCli, connect_trace_of_a_reset_shows_the_rst_not_a_close) {
   auto listener = tether::TcpListener::bind(Endpoint::ipv4_loopback(0));
   ASSERT_TRUE(listener);
