@@ -160,6 +160,8 @@ TEST(TraceCli, capture_without_cap_net_raw_says_what_it_needs) {
   EXPECT_EQ(p.wait(10s), 1);
   EXPECT_NE(p.err().find("needs CAP_NET_RAW"), std::string::npos) << p.err();
   EXPECT_NE(p.err().find("connect --trace"), std::string::npos) << p.err();
+  EXPECT_EQ(lines_of(p.err()).size(), 1U) << p.err();
+  EXPECT_EQ(p.err().find("\\x0a"), std::string::npos) << "no escaped newline: " << p.err();
 }
 
 TEST(TraceCli, connect_and_listen_trace_show_handshake_options_and_close_without_privilege) {

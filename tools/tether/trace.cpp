@@ -24,11 +24,11 @@ struct TraceArgs {
   bool json = false;
 };
 
+// One line (the event log escapes newlines): what is missing, how to grant it, what works without.
 constexpr std::string_view needs_cap_net_raw =
-    "capturing packets needs CAP_NET_RAW: run it as root, or grant it once with\n"
-    "  sudo setcap cap_net_raw+ep \"$(command -v tether)\"\n"
-    "Without it, 'tether connect --trace' and 'tether listen --trace' show the handshake and the\n"
-    "close of tether's own connections (TCP_INFO and the saved SYN need no privilege).";
+    "capturing packets needs CAP_NET_RAW: run as root or grant it once (sudo setcap cap_net_raw+ep "
+    "\"$(command -v tether)\"); without it, 'tether connect --trace' and 'tether listen --trace' show "
+    "the handshake and close of tether's own connections";
 
 int run_trace(const TraceArgs& a) {
   if (a.port.empty()) throw UsageError("PORT is required");
