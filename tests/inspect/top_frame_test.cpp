@@ -187,6 +187,19 @@ TEST(TraceLadder, handshake_data_and_close_draw_the_golden_ladder) {
   expect_golden("trace_ladder.txt", out);
 }
 
+TEST(TraceLadder, absolute_numbers_replace_the_relative_ones) {
+  using namespace tether;
+  const std::uint32_t c = 1000000, s = 4000000000U;
+  cli::Ladder ladder(5000);
+  const auto syn = ladder.describe(seg(true, tcp_syn, c, 0), 0);
+  const auto syn_ack = ladder.describe(seg(false, tcp_syn | tcp_ack, s, c + 1), 0.1);
+  EXPECT_NE(cli::draw_step(syn, false).find("SYN seq=0 (ISN 1000000)"), std::string::npos);
+  EXPECT_NE(cli::draw_step(syn, true).find("SYN seq=1000000 "), std::string::npos) << cli::draw_step(syn, true);
+  EXPECT_NE(cli::draw_step(syn_ack, true).find("seq=4000000000 ack=1000001"), std::string::npos)
+      << cli::draw_step(syn_ack, true);
+  EXPECT_EQ(cli::draw_step(syn_ack, true).find("(ISN"), std::string::npos);
+}
+
 }  // namespace
 
 namespace {
