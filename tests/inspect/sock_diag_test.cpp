@@ -276,6 +276,25 @@ TEST(SockDiag, side_that_closed_first_stays_in_time_wait_without_an_inode) {
   expect_same_as_ss(*c, ss_rows(server_ep.port()));
 }
 
+TEST(SockDiag, keepalive_timer_is_reported_as_ss_reports_it) {
+  auto pair = tether::testing::connected_pair();
+  const int on = 1;
+  ASSERT_EQ(::setsockopt(pair.client.socket().fd(), SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on), 0);
+  const Endpoint server_ep = *pair.server.local_endpoint();
+  const Endpoint client_ep = *pair.client.local_endpoint();
+  auto ours = tcp_sockets_on(server_ep.port());
+  const SocketEntry* c = find(ours, client_ep, server_ep);
+  const SocketEntry* s = find(ours, server_ep, client_ep);
+  ASSERT_NE(c, nullptr);
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(c->timer, tether::SocketTimer::keepalive);
+  EXPECT_GT(c->timer_expires, 0ms);
+  EXPECT_EQ(s->timer, tether::SocketTimer::none);
+  auto rows = ss_rows(server_ep.port());
+  expect_same_as_ss(*c, rows);
+  expect_same_as_ss(*s, rows);
+}
+
 TEST(SockDiag, udp_and_unix_sockets_are_listed_with_their_names) {
   auto udp = tether::UdpSocket::bind(Endpoint::ipv4_loopback(0));
   ASSERT_TRUE(udp);
