@@ -244,7 +244,7 @@ TEST(SsCli, bad_filters_are_usage_errors_with_one_line) {
   for (const auto& args : std::vector<std::vector<std::string>>{
            {"ss", "--state", "sleeping"}, {"ss", "--port", "70000"}, {"ss", "--address", "300.1.1.1/8"},
            {"ss", "-c", "2"}, {"ss", "-x", "--port", "80"}, {"top", "--sort", "colour"}, {"ss", "-w", "0"},
-           {"ss", "--address", "10.0.0.0/33"}, {"ss", "--json", "-i"}, {"ss", "--json", "-e"}, {"ss", "-l", "--state", "listen"},
+           {"ss", "--address", "10.0.0.0/33"}, {"ss", "--json", "-i"}, {"ss", "--json", "-e"}, {"ss", "-i", "-u"}, {"ss", "-i", "-x"}, {"ss", "-l", "--state", "listen"},
            {"ss", "-4", "-6"}, {"ss", "-x", "-4"}, {"ss", "stray"}, {"top", "-d", "0"}, {"top", "-n", "0"}}) {
     auto r = run_tether(args);
     EXPECT_EQ(r.status, 2) << args[0] << " " << args[1];

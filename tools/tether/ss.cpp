@@ -32,6 +32,7 @@ int run_ss(const SsArgs& a, const CLI::App& cmd) {
   if (cmd.count("--count") > 0 && a.watch_s <= 0) throw UsageError("--count needs --watch");
   if (a.json && (a.info || a.extended)) throw UsageError("--json always has TCP_INFO, uid, inode and timer: drop -i/-e");
   const SsFilter filter = a.filter.build();
+  if (a.info && !filter.wants_tcp()) throw UsageError("-i shows TCP_INFO: it needs TCP sockets (-t, or no -u/-x)");
   const EventLog log(a.json ? EventFormat::json : EventFormat::text);
   const SsFormat format{.info = a.info, .extended = a.extended, .rates = a.watch_s > 0};
   std::optional<Snapshot> previous;
