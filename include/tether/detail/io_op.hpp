@@ -49,6 +49,8 @@ enum class OpKind : std::uint8_t {
   recv_from,      ///< recvfrom(MSG_TRUNC) into data/size, sender in addr/addr_len
   send_to,        ///< sendto data/size to addr/addr_len
   recv_batch,     ///< recvmmsg into the DatagramBatch at `data` (size: its capacity); result: count
+  wait_readable,  ///< no system call: completes (result 0) once the fd is readable again
+  wait_writable,  ///< no system call: completes (result 0) once the fd is writable again
 };
 
 enum class OpState : std::uint8_t {
