@@ -32,7 +32,7 @@ std::string hex(std::string_view s) {
 /// 10 MB to an echo peer through the relay and back, both ways at once: the client writes all,
 /// shuts down its side (the echo peer answers to the end, then closes) and reads everything back.
 /// Returns the relay's flow event.
-std::optional<JsonObject> ten_mb_both_ways(Process& relay_process, std::uint16_t port, std::uint64_t seed) {
+std::optional<JsonObject> ten_mb_both_ways(Process& relay_process, std::uint16_t port, unsigned seed) {
   auto s = TcpStream::connect(Endpoint::ipv4_loopback(port), Deadline(5s));
   EXPECT_TRUE(s);
   if (!s) return std::nullopt;
