@@ -21,8 +21,11 @@ namespace tether::cli {
 
 namespace {
 
-/// Bytes asked for per splice, and the pipe's size (the kernel's default, 64 KiB, where refused).
+/// The pipe's size, which is also the most bytes asked for per splice. Below `min_pipe` (a user
+/// over fs.pipe-user-pages-soft gets 2 pages per new pipe) splicing would cost more system calls
+/// per byte than copying 128 KiB at a time: that direction copies.
 constexpr int pipe_size = 256 * 1024;
+constexpr int min_pipe = 64 * 1024;
 constexpr unsigned splice_flags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK;
 
 class Pipe {
@@ -32,8 +35,9 @@ class Pipe {
       fds_[0] = fds_[1] = -1;
       return;
     }
-    const int got = ::fcntl(fds_[1], F_SETPIPE_SZ, pipe_size);
-    chunk_ = got > 0 ? static_cast<std::size_t>(got) : 64 * 1024;
+    int got = ::fcntl(fds_[1], F_SETPIPE_SZ, pipe_size);
+    if (got < 0) got = ::fcntl(fds_[1], F_GETPIPE_SZ);
+    chunk_ = got > 0 ? static_cast<std::size_t>(got) : 0;
   }
   ~Pipe() {
     for (int fd : fds_) {
@@ -42,14 +46,14 @@ class Pipe {
   }
   Pipe(const Pipe&) = delete;
   Pipe& operator=(const Pipe&) = delete;
-  bool ok() const noexcept { return fds_[0] >= 0; }
+  bool ok() const noexcept { return fds_[0] >= 0 && chunk_ >= static_cast<std::size_t>(min_pipe); }
   int out() const noexcept { return fds_[0]; }
   int in() const noexcept { return fds_[1]; }
   std::size_t chunk() const noexcept { return chunk_; }
 
  private:
   int fds_[2];
-  std::size_t chunk_ = 64 * 1024;
+  std::size_t chunk_ = 0;
 };
 
 bool closed_or_cancelled(const std::error_code& ec) {
