@@ -9,6 +9,8 @@
 // moved, or at any point with the pipe's bytes drained by read + write, continues by copying.
 #include "relay_flow.hpp"
 
+#include <tether/timer.hpp>
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -27,6 +29,8 @@ namespace {
 constexpr int pipe_size = 256 * 1024;
 constexpr int min_pipe = 64 * 1024;
 constexpr unsigned splice_flags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK;
+/// Pipefuls moved without waiting before the direction lets the loop's other flows run.
+constexpr int fair_share = 16;
 
 class Pipe {
  public:
@@ -104,11 +108,17 @@ Task<void> splice_direction(Direction d) {
     stats.last_activity = std::chrono::steady_clock::now();
   };
   stats.spliced = true;
+  int unwaited = 0;  // pipefuls since this direction last gave the loop a turn
   for (;;) {
+    if (++unwaited > fair_share) {  // a source that never runs dry must not starve the others
+      unwaited = 0;
+      if (auto st = co_await sleep_for(std::chrono::nanoseconds(0)); !st) co_return fail_both(st.error());
+    }
     const ssize_t n = ::splice(src, nullptr, pipe.in(), nullptr, pipe.chunk(), splice_flags);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN) {
+        unwaited = 0;
         if (auto w = co_await from.wait_ready(false); !w) co_return fail_both(w.error());
         continue;
       }
@@ -128,6 +138,7 @@ Task<void> splice_direction(Direction d) {
       if (m < 0) {
         if (errno == EINTR) continue;
         if (errno == EAGAIN) {
+          unwaited = 0;
           if (auto w = co_await to.wait_ready(true); !w) co_return fail_both(w.error());
           continue;
         }
