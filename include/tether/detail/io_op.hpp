@@ -3,6 +3,8 @@
 // An operation is SUBMITTED to the loop (IoOp: what to do, on which fd, with which buffer) and later
 // COMPLETED with a result; callers never see readiness. That shape fits a readiness backend (epoll:
 // wait, then do the system call) and a completion backend (io_uring: the kernel does it) alike.
+// The one exception is wait_readable / wait_writable, for callers that make system calls the loop
+// has no operation for (splice(2)): readiness after their own call said EAGAIN (io_uring: POLL_ADD).
 // All three records are embedded in the object that waits (usually a coroutine frame), so starting
 // an operation never allocates. Loop-thread only.
 #pragma once
