@@ -16,4 +16,8 @@ if [ ! -x "$build/tools/tether/tether" ] || [ ! -x "$build/bench/peers/epoll_ech
 fi
 python3 bench/run.py --build "$build" "$@"
 # The relay comparison (issue 11): tether relay vs socat (fork) vs a splice(2) relay.
-case " ${BENCH_ONLY:-relay} " in *" relay "*) python3 bench/relay_bench.py --build "$build" ;; esac
+# BENCH_QUICK: one round of 1 s; else BENCH_ROUNDS / BENCH_SECONDS (default 5 x 3 s). Writes
+# bench/results/relay.md and relay.jsonl.
+relay_args=()
+if [ -n "${BENCH_QUICK:-}" ]; then relay_args=(--rounds 1 --seconds 1); fi
+case " ${BENCH_ONLY:-relay} " in *" relay "*) python3 bench/relay_bench.py --build "$build" "${relay_args[@]}" ;; esac

@@ -185,6 +185,15 @@ class Connection {
   /// The client's socket, for its options and tcp_info() (the server owns and closes it).
   const Socket& socket() const noexcept { return stream_->socket(); }
 
+  /// For a handler that moves bytes with its own non-blocking calls on socket().fd() (splice(2)
+  /// in tether relay), with nothing buffered here: waits, after such a call said EAGAIN, until the
+  /// socket is readable / writable again (Errc::closed or the close reason once closed).
+  detail::WaitOp wait_readable() noexcept;
+  detail::WaitOp wait_writable() noexcept;
+  /// Counts bytes those calls moved (in: from the client, out: to it) as activity for the idle
+  /// timeout and in bytes_in() / bytes_out().
+  void note_moved(std::size_t in, std::size_t out) noexcept;
+
   std::uint64_t bytes_in() const noexcept { return bytes_in_; }
   std::uint64_t bytes_out() const noexcept { return bytes_out_; }
   /// The server's loop this connection runs on (0-based).

@@ -114,6 +114,20 @@ EventLoop& Connection::loop() const noexcept { return loop_->loop; }
 
 void Connection::touch() noexcept { last_active_ = loop_->loop.now(); }
 
+detail::WaitOp Connection::wait_readable() noexcept {
+  return {&loop_->loop, stream_handle(), false, Deadline()};
+}
+
+detail::WaitOp Connection::wait_writable() noexcept {
+  return {&loop_->loop, stream_handle(), true, Deadline()};
+}
+
+void Connection::note_moved(std::size_t in, std::size_t out) noexcept {
+  bytes_in_ += in;
+  bytes_out_ += out;
+  touch();
+}
+
 Status Connection::send(std::span<const std::byte> data) {
   if (error_) return fail(error_);
   if (!stream_->is_open()) return fail(Errc::closed);

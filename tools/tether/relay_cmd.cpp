@@ -25,6 +25,7 @@ struct RelayArgs {
   CLI::Option* proxy_auth = nullptr;
   CLI::Option* proxy_dns = nullptr;
   CLI::Option* connect_timeout = nullptr;
+  CLI::Option* no_splice = nullptr;
 };
 
 void refuse_if(CLI::Option* flag, bool applies, std::string_view why) {
@@ -55,6 +56,7 @@ int run_relay(RelayArgs& args) {
   const bool many = (stream_server && s.b.kind != AddrKind::stdio) || udp_server;
   refuse_if(args.threads, stream_server && !stdio, "applies to a stream listener relaying to a connecting side");
   refuse_if(args.drain, stream_server && !stdio, "applies to a stream listener relaying to a connecting side");
+  refuse_if(args.no_splice, !stdio && !udp_server, "applies to a relay between two stream sockets");
   refuse_if(args.max_conns, many, "applies to a listening side that serves many clients");
   refuse_if(args.allow, many, "applies to a listening side that serves many clients");
   refuse_if(args.deny, many, "applies to a listening side that serves many clients");
@@ -88,6 +90,7 @@ void add_relay_command(CLI::App& app) {
       "A stream listener serves many clients at once (one flow each, never a fork); udp-listen\n"
       "keeps one upstream socket per client. Both directions run at once; end of stream on one\n"
       "side becomes shutdown(write) on the other. SIGUSR1 prints the live counters.\n"
+      "Between two sockets the bytes move by splice(2), never through user space (--no-splice).\n"
       "Events (-v, --json): one \"flow\" per client with both ends, bytes each way, duration and\n"
       "who closed first (a: the listening or first side, b: the other); \"summary\" at the end.\n"
       "Exit status: 0 clean end, 1 network error, 2 bad usage.");
@@ -120,6 +123,8 @@ void add_relay_command(CLI::App& app) {
   args->proxy_dns = cmd->add_option("--proxy-dns", f.proxy_dns, "Who resolves the target: remote (default) or local")
                         ->check(CLI::IsMember({"local", "remote"}))
                         ->type_name("WHERE");
+  args->no_splice = cmd->add_flag("--no-splice", f.no_splice,
+                                  "Copy through user space instead of splice(2) (also TETHER_RELAY_SPLICE=0)");
   cmd->add_flag("-v,--verbose", f.verbose, "Print events on stderr");
   cmd->add_flag("--json", f.json, "Print events as JSON lines on stderr");
   cmd->callback([args] { finish(run_relay(*args)); });

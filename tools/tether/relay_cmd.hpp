@@ -40,6 +40,7 @@ struct RelayFlags {
   std::string proxy_dns = "remote";
   bool verbose = false;
   bool json = false;
+  bool no_splice = false;  ///< --no-splice: copy through user space (also TETHER_RELAY_SPLICE=0)
 };
 
 struct RelaySettings {
@@ -50,6 +51,8 @@ struct RelaySettings {
 
   std::optional<std::chrono::milliseconds> idle() const;
   std::chrono::milliseconds connect_timeout() const;
+  /// Stream flows between two sockets go by splice(2) (relay_flow.hpp).
+  bool splice() const { return !flags.no_splice && splice_allowed_by_env(); }
 };
 
 /// Opens side `b` (tcp, unix, exec, proxy) on `loop`. `peer`/`local` are the client's, for an

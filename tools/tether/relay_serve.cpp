@@ -74,7 +74,7 @@ Task<void> serve_client(Connection& c, const RelaySettings& s) {
     ConnectionSide as(c);
     StreamSide bs(*up);
     bs.ends_flow = s.b.kind == AddrKind::exec;
-    co_await run_flow(as, bs, stats, std::nullopt);  // the server's idle timeout covers the flow
+    co_await run_flow(as, bs, stats, std::nullopt, s.splice());  // the server's idle timeout covers it
     if (c.error() == std::errc::timed_out) stats.idle_timed_out = true;
   }
   emit_flow(s.log, ends, stats);
@@ -156,7 +156,7 @@ Task<int> two_connecting(EventLoop& loop, const RelaySettings& s) {
   StreamSide bs(*b);
   as.ends_flow = s.a.kind == AddrKind::exec;
   bs.ends_flow = s.b.kind == AddrKind::exec;
-  co_await run_flow(as, bs, stats, s.idle());
+  co_await run_flow(as, bs, stats, s.idle(), s.splice());
   emit_flow(s.log, ends, stats);
   if (stats.idle_timed_out) {
     s.log.error("idle timeout: nothing moved either way in time");
