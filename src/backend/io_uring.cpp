@@ -21,12 +21,13 @@
 // accepts and connects always go through the ring.
 // Fairness: a completion resumes one operation; the next one goes to the kernel with the next
 // poll, so one busy fd cannot hold the loop.
-// Borrowed reads take a buffer from a ring of provided buffers (uring_buffers.hpp) when data
-// arrives; it goes back to the kernel when the reader's completion returns, i.e. at the reader's
-// next suspension.
+// Borrowed reads (and the plain reads after them on that fd) go through one multishot RECV per
+// fd (uring_rx.hpp) that takes provided buffers (uring_buffers.hpp) as data arrives; a buffer
+// goes back to the kernel at the reader's next suspension.
 // Threads: as for every backend, the loop thread only, except wake().
 #include "backend/backend.hpp"
 #include "backend/uring_ring.hpp"
+#include "backend/uring_rx.hpp"
 #include "datagram_batch_io.hpp"
 
 #include <tether/error.hpp>
@@ -50,6 +51,7 @@ using uring::dir_of;
 using uring::Pool;
 using uring::Slot;
 using uring::UringFd;
+using uring::Receiver;
 using uring::UringRing;
 
 UringFd& rec(FdHandle* h) noexcept { return *reinterpret_cast<UringFd*>(h); }
@@ -85,12 +87,16 @@ class UringBackend final : public Backend {
     f->slots = 0;
     f->streak = 0;
     f->inflight[0] = f->inflight[1] = nullptr;
+    f->rx = nullptr;
+    f->rx_mode = f->rx_listed = false;
+    rx_.reset(*f);
     return reinterpret_cast<FdHandle*>(f);
   }
 
   void detach(FdHandle* h, std::error_code ec) noexcept override {
     UringFd& f = rec(h);
     f.closed = true;
+    rx_.detach(f);
     cancel_all(h, ec);
     detached_.push_back(&f);
   }
@@ -120,6 +126,7 @@ class UringBackend final : public Backend {
       op.result = op.kind == OpKind::write_all ? op.size : 0;
       return true;
     }
+    if (rx_.handles(f, op)) return rx_.start(f, op);  // multishot receive (uring_rx.hpp)
     const unsigned d = dir_of(op.kind);
     op.state = OpState::waiting;
     f.waiters[d].push_back(op);
@@ -176,7 +183,7 @@ class UringBackend final : public Backend {
   }
 
   void poll(std::chrono::nanoseconds timeout) override {
-    if (ring_.has_completed()) timeout = std::chrono::nanoseconds::zero();
+    if (has_deferred()) timeout = std::chrono::nanoseconds::zero();
     ring_.submit_and_wait(timeout);
   }
 
@@ -187,12 +194,21 @@ class UringBackend final : public Backend {
     std::vector<Slot*> batch = std::move(spare_);
     batch.swap(
         ring_.completed());  // completions reaped while this batch runs wait for the next one
-    for (Slot* s : batch) complete(*s);
+    for (Slot* s : batch) {
+      if (s->multishot) {
+        rx_.complete(*s);
+      } else {
+        complete(*s);
+      }
+    }
     batch.clear();
     spare_ = std::move(batch);
+    rx_.dispatch();
   }
 
-  bool has_deferred() const noexcept override { return ring_.has_completed(); }
+  bool has_deferred() const noexcept override {
+    return ring_.has_completed() || rx_.has_ready();
+  }
 
   void wake() noexcept override { ring_.wake(); }
 
@@ -434,6 +450,7 @@ class UringBackend final : public Backend {
   Pool<UringFd> fds_;
   Pool<Slot> slots_;
   UringRing ring_;  // after the pools: the ring goes first
+  Receiver rx_{ring_, slots_};
   std::vector<UringFd*> detached_;
   std::vector<Slot*> spare_;    ///< the completed queue's other buffer
   std::vector<unsigned> lent_;  ///< buffers handed out through the ready queue

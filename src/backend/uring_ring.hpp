@@ -31,6 +31,15 @@ namespace tether::detail::uring {
 
 struct Slot;
 
+/// One completion of a multishot receive, queued on its fd until a reader takes it (uring_rx.cpp):
+/// `res` bytes in provided buffer `id` from `off` on, 0 for end of stream, or a negative errno.
+struct RxEntry {
+  int res = 0;
+  std::uint32_t off = 0;
+  std::uint16_t id = 0;
+  bool has_buffer = false;
+};
+
 /// The backend's record for one fd. (Named apart from epoll's FdHandle: the loop only ever sees
 /// an opaque FdHandle*.)
 struct UringFd {
@@ -41,6 +50,14 @@ struct UringFd {
   Slot* inflight[2] = {};  ///< per direction (read, write): the request in the kernel
   HookList waiters[2];     ///< per direction, FIFO; the front one is in flight
   UringFd* next_free = nullptr;
+  // The multishot receive (uring_rx.cpp): once a borrowed read started on the fd, its reads are
+  // served from one RECV request that stays in the kernel (rx), whose completions queue in rxq.
+  Slot* rx = nullptr;          ///< the multishot RECV in the kernel, if any
+  bool rx_mode = false;        ///< reads on this fd go through the multishot receive
+  bool rx_listed = false;      ///< in the receiver's list of fds with entries for waiting readers
+  std::uint32_t rx_head = 0;   ///< rxq[rx_head..] are not taken yet
+  std::vector<RxEntry> rxq;    ///< capacity kept across reuse: nothing allocated per message
+
 };
 
 /// The message header of a recv_from or send_to (only datagram requests need one).
@@ -69,6 +86,8 @@ struct Slot {
   bool spent : 1 = false;    ///< its result was handed out (or dropped) already
   bool queued : 1 = false;   ///< its CQE waits in the completed queue
   bool nopped : 1 = false;   ///< cancelled before submission: its SQE became a NOP (-ECANCELED)
+  bool multishot : 1 = false;    ///< a multishot RECV: its CQEs go to the fd's rxq (uring_rx.cpp)
+  bool cancel_sent : 1 = false;  ///< a multishot RECV being stopped (its last CQE is due)
 };
 
 using detail::Pool;  // backend/pool.hpp
@@ -83,6 +102,10 @@ struct UringStats {
   unsigned long long sends = 0;        ///< send()/sendto() calls made inline (write_now)
   unsigned long long send_sqes = 0;    ///< writes handed to the ring (SEND, SENDMSG)
   unsigned long long other_syscalls = 0;  ///< recvmmsg, eventfd reads, closes of dropped accepts
+  unsigned long long rx_arms = 0;      ///< multishot RECV requests submitted
+  unsigned long long rx_stops = 0;     ///< multishot RECVs stopped because a reader fell behind
+  unsigned long long rx_bytes = 0;     ///< bytes received by multishot RECVs
+  unsigned long long rx_cqes = 0;      ///< multishot RECV completions with data
 };
 
 class UringRing {
@@ -105,6 +128,10 @@ class UringRing {
   /// Cancels the requests and returns once the kernel has posted the CQE of each (its result is
   /// in the slot; it does not join the completed queue).
   void cancel_and_wait(Slot* const* list, std::size_t n) noexcept;
+  /// Queues a multishot RECV with buffer select for `s` (s.multishot, s.fd set).
+  void issue_rx(Slot& s) noexcept;
+  /// Asks the kernel to stop the request of `s` without waiting for it (its last CQE comes later).
+  void cancel_async(Slot& s) noexcept;
   /// Any thread: ends a blocked submit_and_wait.
   void wake() noexcept;
 
@@ -122,6 +149,7 @@ class UringRing {
   void arm_wake() noexcept;
   void on_wake(int res) noexcept;
   void reap() noexcept;
+  void reap_rx(Slot& s, const io_uring_cqe& cqe) noexcept;
   /// True when the SQE of `s` is still in the submission queue (no io_uring_enter took it yet).
   bool unsubmitted(const Slot& s) const noexcept;
   /// Enables a ring created disabled, from the thread that calls first (the loop's, in practice):
