@@ -296,7 +296,7 @@ void UringRing::reap_rx(Slot& s, const io_uring_cqe& cqe) noexcept {
       ++stats_.rx_cqes;
       stats_.rx_bytes += static_cast<unsigned>(res);
     }
-    f.rxq.push_back(RxEntry{res, 0, id, buf});
+    rx_pool_.push(f, RxEntry{res, buf ? id : RxEntry::no_buffer, 0, 0});
   }
   if (!(flags & IORING_CQE_F_MORE)) {
     s.reaped = true;

@@ -34,30 +34,72 @@ struct Slot;
 /// One completion of a multishot receive, queued on its fd until a reader takes it (uring_rx.cpp):
 /// `res` bytes in provided buffer `id` from `off` on, 0 for end of stream, or a negative errno.
 struct RxEntry {
+  static constexpr std::uint16_t no_buffer = 0xFFFF;
   int res = 0;
-  std::uint32_t off = 0;
-  std::uint16_t id = 0;
-  bool has_buffer = false;
+  std::uint16_t id = no_buffer;
+  std::uint16_t off = 0;  ///< bytes of the buffer taken already (a buffer is 4 KiB)
+  std::uint32_t next = 0;  ///< the fd's next entry (RxPool index)
 };
 
 /// The backend's record for one fd. (Named apart from epoll's FdHandle: the loop only ever sees
 /// an opaque FdHandle*.)
-struct UringFd {
+struct UringFd {  // 80 bytes: one per connection counts in the idle memory
   int fd = -1;
+  unsigned slots = 0;       ///< slots naming this record (in the kernel or reaped), and a listing
   bool closed = false;
   std::uint8_t streak = 0;  ///< writes finished inside start() in a row
-  unsigned slots = 0;      ///< slots naming this record (in the kernel or reaped)
+  // The multishot receive (uring_rx.cpp): once a borrowed read started on the fd, its reads are
+  // served from one RECV request that stays in the kernel (rx), whose completions queue here,
+  // in the ring's RxPool (rx_head..rx_tail, rx_count of them).
+  bool rx_mode = false;     ///< reads on this fd go through the multishot receive
+  bool rx_listed = false;   ///< in the receiver's list of fds with entries for waiting readers
+  std::uint16_t rx_count = 0;
+  std::uint32_t rx_head = 0;
+  std::uint32_t rx_tail = 0;
   Slot* inflight[2] = {};  ///< per direction (read, write): the request in the kernel
   HookList waiters[2];     ///< per direction, FIFO; the front one is in flight
-  UringFd* next_free = nullptr;
-  // The multishot receive (uring_rx.cpp): once a borrowed read started on the fd, its reads are
-  // served from one RECV request that stays in the kernel (rx), whose completions queue in rxq.
-  Slot* rx = nullptr;          ///< the multishot RECV in the kernel, if any
-  bool rx_mode = false;        ///< reads on this fd go through the multishot receive
-  bool rx_listed = false;      ///< in the receiver's list of fds with entries for waiting readers
-  std::uint32_t rx_head = 0;   ///< rxq[rx_head..] are not taken yet
-  std::vector<RxEntry> rxq;    ///< capacity kept across reuse: nothing allocated per message
+  union {
+    UringFd* next_free = nullptr;  ///< while in the pool
+    Slot* rx;                      ///< while attached: the multishot RECV in the kernel, if any
+  };
+};
 
+/// The queued completions of every fd's multishot receive, one free list for all: an fd holds
+/// two indices, not a buffer of its own, and nothing is allocated per message once the pool has
+/// grown to the most completions ever queued at once.
+class RxPool {
+ public:
+  RxPool() { nodes_.reserve(1024); }
+  void push(UringFd& f, const RxEntry& e) {
+    std::uint32_t i = free_;
+    if (i == none) {
+      i = static_cast<std::uint32_t>(nodes_.size());
+      nodes_.push_back(e);
+    } else {
+      free_ = nodes_[i].next;
+      nodes_[i] = e;
+    }
+    nodes_[i].next = none;
+    if (f.rx_count++ == 0) {
+      f.rx_head = i;
+    } else {
+      nodes_[f.rx_tail].next = i;
+    }
+    f.rx_tail = i;
+  }
+  RxEntry& front(const UringFd& f) noexcept { return nodes_[f.rx_head]; }
+  void pop(UringFd& f) noexcept {
+    const std::uint32_t i = f.rx_head;
+    f.rx_head = nodes_[i].next;
+    --f.rx_count;
+    nodes_[i].next = free_;
+    free_ = i;
+  }
+
+ private:
+  static constexpr std::uint32_t none = 0xFFFFFFFF;
+  std::vector<RxEntry> nodes_;
+  std::uint32_t free_ = none;
 };
 
 /// The message header of a recv_from or send_to (only datagram requests need one).
@@ -86,7 +128,7 @@ struct Slot {
   bool spent : 1 = false;    ///< its result was handed out (or dropped) already
   bool queued : 1 = false;   ///< its CQE waits in the completed queue
   bool nopped : 1 = false;   ///< cancelled before submission: its SQE became a NOP (-ECANCELED)
-  bool multishot : 1 = false;    ///< a multishot RECV: its CQEs go to the fd's rxq (uring_rx.cpp)
+  bool multishot : 1 = false;    ///< a multishot RECV: its CQEs queue on the fd (uring_rx.cpp)
   bool cancel_sent : 1 = false;  ///< a multishot RECV being stopped (its last CQE is due)
 };
 
@@ -139,6 +181,7 @@ class UringRing {
   std::vector<Slot*>& completed() noexcept { return completed_; }
   bool has_completed() const noexcept { return !completed_.empty(); }
   UringBuffers& buffers() noexcept { return buffers_; }
+  RxPool& rx_pool() noexcept { return rx_pool_; }
   UringStats& stats() noexcept { return stats_; }
   /// The ring runs with SINGLE_ISSUER | DEFER_TASKRUN (else the kernel refused those flags).
   bool single_issuer() const noexcept { return single_issuer_; }
@@ -171,6 +214,7 @@ class UringRing {
   int issuer_tid_ = 0;
   long in_kernel_ = 0;  ///< requests whose CQE has not been read (slots and the wake-up read)
   UringBuffers buffers_;
+  RxPool rx_pool_;
   std::vector<Slot*> completed_;
   UringStats stats_;
 };

@@ -12,6 +12,8 @@
 
 namespace tether::detail::uring {
 
+static_assert(sizeof(UringFd) <= 80, "a UringFd per connection counts in the idle memory");
+
 namespace {
 // Multishot RECV came with Linux 6.0: older kernels refuse the flag (EINVAL), so they keep the
 // one-READ-per-read path instead of failing every read.
@@ -72,7 +74,8 @@ void Receiver::arm(UringFd& f) noexcept {
 }
 
 void Receiver::take(UringFd& f, IoOp& op, int& lent) noexcept {
-  RxEntry& e = f.rxq[f.rx_head];
+  RxPool& pool = ring_.rx_pool();
+  RxEntry& e = pool.front(f);
   bool pop = true;
   if (e.res < 0) {
     op.ec = errno_code(-e.res);
@@ -88,15 +91,12 @@ void Receiver::take(UringFd& f, IoOp& op, int& lent) noexcept {
     const std::size_t n = std::min(static_cast<std::size_t>(e.res), op.size);
     std::memcpy(op.data, ring_.buffers().buffer(e.id) + e.off, n);
     op.result = n;
-    e.off += static_cast<std::uint32_t>(n);
+    e.off = static_cast<std::uint16_t>(e.off + n);
     e.res -= static_cast<int>(n);
     pop = e.res == 0;
     if (pop) ring_.buffers().give_back(e.id);
   }
-  if (pop && ++f.rx_head == f.rxq.size()) {
-    f.rxq.clear();  // capacity kept
-    f.rx_head = 0;
-  }
+  if (pop) pool.pop(f);
 }
 
 void Receiver::deliver(UringFd& f) noexcept {
@@ -112,7 +112,7 @@ void Receiver::deliver(UringFd& f) noexcept {
   }
   if (f.closed) return;
   if (!queued(f) && !f.waiters[0].empty() && f.rx == nullptr) arm(f);
-  if (f.rx != nullptr && !f.rx->cancel_sent && f.rxq.size() - f.rx_head >= stop_at) {
+  if (f.rx != nullptr && !f.rx->cancel_sent && f.rx_count >= stop_at) {
     ++ring_.stats().rx_stops;  // nobody reads: stop receiving until the queue is empty
     ring_.cancel_async(*f.rx);
   }
@@ -155,11 +155,11 @@ void Receiver::detach(UringFd& f) noexcept {
 }
 
 void Receiver::reset(UringFd& f) noexcept {
-  for (std::size_t i = f.rx_head; i < f.rxq.size(); ++i) {
-    if (f.rxq[i].has_buffer) ring_.buffers().give_back(f.rxq[i].id);
+  RxPool& pool = ring_.rx_pool();
+  while (f.rx_count > 0) {
+    if (pool.front(f).id != RxEntry::no_buffer) ring_.buffers().give_back(pool.front(f).id);
+    pool.pop(f);
   }
-  f.rxq.clear();
-  f.rx_head = 0;
 }
 
 void Receiver::release(Slot& s) noexcept {

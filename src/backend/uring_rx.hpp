@@ -4,7 +4,7 @@
 // keep their order) are served by ONE multishot IORING_OP_RECV with buffer select from the
 // provided buffer ring: the request stays in the kernel and posts a completion per receive, with
 // no submission per message. Completions that arrive while no reader waits queue on the fd
-// (UringFd::rxq) and a later read takes them at once. The request is armed when a reader waits
+// (in the ring's RxPool, linked from the UringFd) and a later read takes them at once. The request is armed when a reader waits
 // and the queue is empty, and again after a completion without IORING_CQE_F_MORE (the kernel
 // ended it: no buffer left, an error, end of stream). Memory stays bounded: when a fd holds
 // `stop_at` unread completions (a slow reader, or one parked by backpressure) the request is
@@ -61,7 +61,7 @@ class Receiver {
   void take(UringFd& f, IoOp& op, int& lent) noexcept;
   void deliver(UringFd& f) noexcept;
   void release(Slot& s) noexcept;
-  bool queued(const UringFd& f) const noexcept { return f.rx_head < f.rxq.size(); }
+  static bool queued(const UringFd& f) noexcept { return f.rx_count > 0; }
 
   UringRing& ring_;
   Pool<Slot>& slots_;
