@@ -9,21 +9,18 @@
 // until the operation's completion (CQE) has been read. So every call that lets the owner go on
 // without that completion — cancel, cancel_all, detach, abandon — cancels the request and WAITS
 // for its CQE (one io_uring_enter, usually) before it returns. Afterwards the owner may free its
-// buffer, its frame or its stream at once, exactly as with epoll, and the cancelled completion is
-// delivered through the ready queue like epoll's. A request that completed before the cancel keeps
-// its real result (no byte read is dropped), except on a detached fd, where everything ends with
-// the error.
+// buffer, its frame or its stream at once, as with epoll; the cancelled completion comes through
+// the ready queue. A request that completed before the cancel keeps its real result (no byte read
+// is dropped), except on a detached fd.
 // Order: at most one request per fd and direction is in the kernel; the others wait in the
 // handle's FIFO list, so two write_all never interleave and reads keep their order (as epoll).
 // Stream writes go to the ring as SENDs, submitted with the next poll's io_uring_enter, and
 // complete later (writes_complete_later); with TETHER_URING_SEND=inline, and for datagrams, they
-// are tried at once with send() as epoll's are (write_now), at most 16 in a row per fd. Reads,
-// accepts and connects always go through the ring.
-// Fairness: a completion resumes one operation; the next one goes to the kernel with the next
-// poll, so one busy fd cannot hold the loop.
+// are tried at once with send() as epoll's are (write_now), at most 16 in a row per fd.
 // Borrowed reads (and the plain reads after them on that fd) go through one multishot RECV per
-// fd (uring_rx.hpp) that takes provided buffers (uring_buffers.hpp) as data arrives; a buffer
-// goes back to the kernel at the reader's next suspension.
+// fd (uring_rx.hpp) with provided buffers (uring_buffers.hpp); other reads, accepts and connects
+// are one request each. Fairness: a completion resumes one operation; the next one goes to the
+// kernel with the next poll, so one busy fd cannot hold the loop.
 // Threads: as for every backend, the loop thread only, except wake().
 #include "backend/backend.hpp"
 #include "backend/uring_ring.hpp"
@@ -88,8 +85,7 @@ class UringBackend final : public Backend {
     f->streak = 0;
     f->inflight[0] = f->inflight[1] = nullptr;
     f->rx = nullptr;
-    f->rx_mode = f->rx_listed = false;
-    rx_.reset(*f);
+    f->rx_mode = f->rx_listed = false;  // its queue was emptied by detach
     return reinterpret_cast<FdHandle*>(f);
   }
 
@@ -194,21 +190,13 @@ class UringBackend final : public Backend {
     std::vector<Slot*> batch = std::move(spare_);
     batch.swap(
         ring_.completed());  // completions reaped while this batch runs wait for the next one
-    for (Slot* s : batch) {
-      if (s->multishot) {
-        rx_.complete(*s);
-      } else {
-        complete(*s);
-      }
-    }
+    for (Slot* s : batch) s->multishot ? rx_.complete(*s) : complete(*s);
     batch.clear();
     spare_ = std::move(batch);
     rx_.dispatch();
   }
 
-  bool has_deferred() const noexcept override {
-    return ring_.has_completed() || rx_.has_ready();
-  }
+  bool has_deferred() const noexcept override { return ring_.has_completed() || rx_.has_ready(); }
 
   void wake() noexcept override { ring_.wake(); }
 
