@@ -115,6 +115,8 @@ bool ConnReadOp::tls_step(bool completed) noexcept {
     }
     engine.feed(std::span<const std::byte>(data, result));
     result = 0;
+  } else if (!engine.input_pending()) {  // nothing to decrypt: read (a cheap test, no SSL_read)
+    return engine.received_close_notify();  // the end already came: result 0 again
   }
   auto& plain = plaintext_buffer();
   std::size_t got = 0;
@@ -132,15 +134,18 @@ bool ConnReadOp::tls_step(bool completed) noexcept {
       break;
     }
     got += *r;
+    if (!engine.input_pending()) break;  // what a further SSL_read would say, without its cost
   }
   if (engine.output_pending() > 0) (void)c.send_tls_output();  // a KeyUpdate's answer, an alert
-  if (got > 0) {  // an error or the end after it shows at the next read
+  // A bad record, an alert: the session is over (no close_notify follows); the plaintext before
+  // it is still delivered, the next read fails with `why`.
+  if (why) c.close(why);
+  if (got > 0) {  // the end after it shows at the next read (received_close_notify)
     data = plain.data();
     result = got;
     return true;
   }
-  if (why) {  // a bad record, an alert: the session is over (and no close_notify follows)
-    c.close(why);
+  if (why) {
     ec = why;
     return true;
   }
