@@ -65,6 +65,16 @@ class Shared {
   }
   void touch() noexcept { last_activity_.store(Clock::now().time_since_epoch().count()); }
 
+  /// Waits up to `limit` for the stop signal; true when it came (-q).
+  bool stopped_within(std::chrono::milliseconds limit) const {
+    pollfd p{stop_fd_, POLLIN, 0};
+    for (;;) {
+      int r = ::poll(&p, 1, static_cast<int>(limit.count()));
+      if (r < 0 && errno == EINTR) continue;
+      return r > 0;
+    }
+  }
+
   enum class Wake { ready, stopped, idle };
   Wake wait(int fd, short events) const {
     for (;;) {
@@ -124,9 +134,11 @@ void write_failed(Shared& shared, std::error_code ec) {
   shared.fail(ec, "write", false, !peer_gone);
 }
 
-/// stdin -> TLS. At stdin's end: close_notify and FIN.
-void pump_stdin(TlsStream& tls, int in_fd, Shared& shared) {
+/// stdin -> TLS (-C: LF sent as CRLF). At stdin's end: close_notify and FIN.
+void pump_stdin(TlsStream& tls, int in_fd, bool crlf, Shared& shared) {
   std::vector<std::byte> buf(chunk_size);
+  bool last_cr = false;
+  std::string converted;
   for (;;) {
     if (in_fd >= 0) {
       auto w = shared.wait(in_fd, POLLIN);
@@ -144,10 +156,14 @@ void pump_stdin(TlsStream& tls, int in_fd, Shared& shared) {
       if (auto st = tls.shutdown(shared.write_deadline()); !st) write_failed(shared, st.error());
       return;
     }
-    auto st = tls.write_all(std::span<const std::byte>(buf.data(), static_cast<std::size_t>(n)),
-                            shared.write_deadline());
+    std::span<const std::byte> data(buf.data(), static_cast<std::size_t>(n));
+    if (crlf) {
+      converted = to_crlf(std::string_view(reinterpret_cast<const char*>(buf.data()), data.size()), last_cr);
+      data = std::as_bytes(std::span(converted.data(), converted.size()));
+    }
+    auto st = tls.write_all(data, shared.write_deadline());
     if (!st) return write_failed(shared, st.error());
-    shared.bytes_out += static_cast<std::uint64_t>(n);
+    shared.bytes_out += data.size();
     shared.touch();
   }
 }
@@ -198,8 +214,15 @@ RelayStats relay_tls(TlsStream& tls, const StreamRelayOptions& options) {
     return stats;
   }
   const bool interactive = options.in_fd >= 0 && ::isatty(options.in_fd) == 1;
-  std::thread up([&] { pump_stdin(tls, options.in_fd, shared); });
+  std::thread up([&] {
+    pump_stdin(tls, options.in_fd, options.crlf, shared);
+    // -q: stdin has ended; give the peer that long to finish, then stop.
+    if (options.quit_after_eof && shared.stdin_done && !shared.stopped_within(*options.quit_after_eof)) {
+      shared.stop();
+    }
+  });
   const bool peer_done = pump_tls(tls, options.out_fd, shared);
+  if (shared.stdin_done) shared.stop();  // nothing left to send: wake a -q wait
   if (peer_done && interactive && !shared.stdin_done) shared.stop();
   if (!peer_done) {
     // An error or timeout: wake a writer blocked on a peer that stopped reading.
