@@ -91,6 +91,9 @@ TEST(TlsCombos, ConnectTlsThroughSocks5AndHttpProxiesVerifiesTheFinalHost) {
     auto tls = find_event(json_events(r.err), "tls");
     ASSERT_TRUE(tls) << r.err;
     EXPECT_EQ(tls->at("sni"), "localhost");
+    auto connected = find_event(json_events(r.err), "connected");
+    ASSERT_TRUE(connected) << r.err;
+    EXPECT_EQ(connected->at("peer"), "127.0.0.1:" + proxy.port());  // the tunnel, not a direct connection
     EXPECT_TRUE(server->process->wait_for_out_size(static_cast<long>(20 + type.size()), 10s)) << server->process->err();
     EXPECT_EQ(server->process->out(), "through the " + type + " tunnel\n");
   }
