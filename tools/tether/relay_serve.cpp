@@ -3,7 +3,6 @@
 #include "relay_cmd.hpp"
 #include "options.hpp"
 #include "relay_tls.hpp"
-#include "tls_options.hpp"
 #include "unix_cleanup.hpp"
 
 #include <tether/server.hpp>

@@ -45,4 +45,10 @@ Task<Result<OpenedSide>> open_side(EventLoop& loop, const RelaySettings& s, cons
 int tls_with_stdio(const RelaySettings& s);
 int tls_accept_one(const RelaySettings& s, TcpStream accepted, const Endpoint& peer);
 
+/// tls-listen's ServerOptions::wrap: the handshake on an accepted client (emitting "tls" on
+/// `log`), then plaintext on the returned stream, one end of a socket pair that a bridge
+/// coroutine connects to the TLS stream (the design of listen --tls's serving modes).
+Task<Result<AsyncTcpStream>> tls_accept_bridged(AsyncTcpStream tcp, TlsContext ctx, Deadline limit,
+                                                EventLog log);
+
 }  // namespace tether::cli

@@ -81,10 +81,6 @@ Task<Result<AsyncTcpStream>> handshake(AsyncTcpStream tcp, TlsContext ctx, Deadl
 
 }  // namespace
 
-Task<Result<AsyncTcpStream>> tls_accept_bridged(AsyncTcpStream tcp, TlsContext ctx, Deadline limit, EventLog log) {
-  return handshake(std::move(tcp), std::move(ctx), limit, std::move(log));
-}
-
 void install_tls(ServerOptions& options, const ListenSettings& s) {
   if (!tls_flags().tls) return;
   // The handshake is bounded: by -w or --idle-timeout when given, else 10 s.

@@ -59,11 +59,6 @@ int tls_serve_session(TcpStream tcp, const Endpoint& peer, const ListenSettings&
 /// The Server modes: sets options.wrap to the TLS handshake and bridge when --tls is on.
 void install_tls(ServerOptions& options, const ListenSettings& settings);
 
-/// The bridge of install_tls (tls_bridge.cpp), for any Server: the handshake on an accepted
-/// client, then plaintext on the returned stream (one end of a socket pair). Emits "tls" on `log`.
-Task<Result<AsyncTcpStream>> tls_accept_bridged(AsyncTcpStream tcp, TlsContext ctx, Deadline limit,
-                                                EventLog log);
-
 /// The "tls" event: version, cipher, ALPN, SNI, the peer's subject and fingerprint, handshake time.
 void emit_tls(const EventLog& log, const TlsInfo& info, const Endpoint* peer);
 
