@@ -199,7 +199,13 @@ class KeepTls {
       c.stop = true;
     }
     cv_.notify_all();
-    (void)c.tls.tcp().shutdown(Shutdown::write);  // wakes a writer blocked on a peer that reads nothing
+    if (!c.stats.error && !stdout_failed_.load()) {
+      // The client ended cleanly: close_notify and FIN (once; the writer may have sent them). The
+      // FIN also wakes a writer blocked on a client that reads nothing (its send fails).
+      (void)c.tls.shutdown(Deadline(std::chrono::seconds(2)));
+    } else {
+      (void)c.tls.tcp().shutdown(Shutdown::write);  // wakes a blocked writer
+    }
     c.writer.join();
     end_client(c);
   }
