@@ -244,6 +244,24 @@ TEST(RelayTlsTest, TlsThroughSocks5AndHttpProxiesVerifiesTheFinalHost) {
   }
 }
 
+TEST(RelayTlsTest, ClientCaOnTlsListenAcceptsAClientCertificateAndRefusesNone) {
+  tt::TestPki pki;
+  Relay server = start_relay({"--cert", pki.cert("server"), "--key", pki.key("server"), "--client-ca", pki.cert("ca"),
+                              "tls-listen:127.0.0.1:0", "exec:cat"});
+  const std::string target = "tls:localhost:" + std::to_string(server.port());
+  // With only a tls: address, --cert/--key are the client's certificate.
+  auto ok = run_tether({"relay", "--ca", pki.cert("ca"), "--cert", pki.cert("client"), "--key", pki.key("client"),
+                        "stdio", target},
+                       "mtls\n");
+  EXPECT_EQ(ok.status, 0) << ok.err;
+  EXPECT_EQ(ok.out, "mtls\n");
+  auto refused = run_tether({"relay", "--ca", pki.cert("ca"), "stdio", target}, "no certificate\n");
+  EXPECT_EQ(refused.status, 1) << refused.err;
+  EXPECT_EQ(lines_of(refused.err).size(), 1u) << refused.err;
+  EXPECT_EQ(refused.out, "");
+  EXPECT_TRUE(server.process.wait_for_err_line("\"handshake_failed\"")) << server.process.err();
+}
+
 TEST(RelayTlsTest, TlsFlagsWithoutATlsAddressAreUsageErrors) {
   tt::TestPki pki;
   const std::vector<std::vector<std::string>> bad = {

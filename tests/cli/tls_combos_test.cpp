@@ -142,6 +142,22 @@ TEST(TlsCombos, ListenTlsKeepOpenServesTwoClientsAtOnce) {
   }
 }
 
+TEST(TlsCombos, ListenTlsKeepOpenHonoursMaxConns) {
+  Pipe in;
+  Listener l = listen_tls({"-k", "--max-conns", "1"}, in.read_fd);
+  in.close_read();
+  const std::string pin = ephemeral_pin(l.process);
+  auto a = pinned_client(l.port, pin);
+  ASSERT_TRUE(a) << l.process.err();
+  ASSERT_TRUE(a->write_all("first\n", 5s));
+  ASSERT_TRUE(l.process.wait_for_out_size(6, 10s)) << l.process.err();
+  auto b = pinned_client(l.port, pin);  // over the cap: closed before any handshake
+  EXPECT_FALSE(b);
+  auto rejected = l.process.wait_for_err_line("\"rejected\"");
+  ASSERT_TRUE(rejected) << l.process.err();
+  EXPECT_NE(rejected->find("max-conns"), std::string::npos) << *rejected;
+}
+
 TEST(TlsCombos, CrlfAndQuitAfterEofWorkOverTls) {
   Pipe in;  // the server never ends its side: only -q ends the client
   Listener l = listen_tls({}, in.read_fd);
