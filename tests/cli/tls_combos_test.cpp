@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <memory>
 #include <optional>
 #include <string>
@@ -179,6 +180,42 @@ TEST(TlsCombos, ListenTlsExecGivesEachClientItsOwnChild) {
     EXPECT_EQ(r.status, 0) << r.err;
     EXPECT_EQ(r.out, "exec over tls " + std::to_string(i) + "\n");
   }
+}
+
+TEST(TlsCombos, IdleTimeoutFiresWhileStdoutIsNotReadOverTls) {
+  auto id = TlsIdentity::ephemeral();
+  ASSERT_TRUE(id);
+  TlsOptions so;
+  so.identity = *id;
+  auto ctx = TlsContext::server(so);
+  ASSERT_TRUE(ctx);
+  auto listener = TcpListener::bind(Endpoint::ipv4_loopback(0));
+  ASSERT_TRUE(listener);
+  const auto port = std::to_string(listener->local_endpoint()->port());
+  Pipe out;  // nobody reads it: the pipe fills and tether's stdout blocks
+  TempPath err("err");
+  int err_fd = ::open(err.str().c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  Pipe in;  // stdin stays open
+  tether::testing::Child child = tether::testing::Child::spawn(
+      {tether_path(), "connect", "--tls", "-k", "-w", "1", "127.0.0.1", port}, in.read_fd, out.write_fd, err_fd);
+  ::close(err_fd);
+  out.close_write();
+  in.close_read();
+  auto accepted = listener->accept(10s);
+  ASSERT_TRUE(accepted);
+  auto tls = TlsStream::accept(std::move(accepted->stream), *ctx, 5s);
+  ASSERT_TRUE(tls) << read_file(err.str());
+  std::atomic<bool> stop{false};
+  std::thread flood([&] {
+    const std::string chunk(64 * 1024, 'x');
+    while (!stop && tls->write_all(chunk, 1s)) {
+    }
+  });
+  const int status = child.wait(15s);
+  stop = true;
+  flood.join();
+  EXPECT_EQ(status, 1) << "-w 1 never fired while stdout was stuck";
+  EXPECT_NE(read_file(err.str()).find("idle"), std::string::npos) << read_file(err.str());
 }
 
 TEST(TlsCombos, ProbeWithTlsIsAUsageError) {
