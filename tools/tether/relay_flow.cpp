@@ -80,7 +80,8 @@ void ConnectionSide::stop_reading() { ::shutdown(conn_->socket().fd(), SHUT_RD);
 void ConnectionSide::abort() { conn_->close(); }
 
 int ConnectionSide::splice_fd() noexcept {
-  return conn_->is_open() && conn_->buffered() == 0 ? conn_->socket().fd() : -1;
+  // A TLS connection (ServerOptions::tls) carries records on its socket: only copying sees plaintext.
+  return conn_->is_open() && !conn_->is_tls() && conn_->buffered() == 0 ? conn_->socket().fd() : -1;
 }
 
 detail::WaitOp ConnectionSide::wait_ready(bool writable) noexcept {
