@@ -71,6 +71,7 @@ Task<Status> ConnectionSide::write(std::span<const std::byte> data) {
 }
 
 Task<void> ConnectionSide::shutdown_write() {
+  if (conn_->is_tls()) (void)conn_->close_notify();  // TLS: close_notify goes before the FIN
   if (conn_->buffered() > 0) (void)co_await conn_->flush();
   ::shutdown(conn_->socket().fd(), SHUT_WR);
 }

@@ -3,6 +3,7 @@
 #include "relay_cmd.hpp"
 #include "options.hpp"
 #include "relay_tls.hpp"
+#include "tls_options.hpp"
 #include "unix_cleanup.hpp"
 
 #include <tether/server.hpp>
@@ -52,13 +53,11 @@ void emit_server_event(const RelaySettings& s, const ServerEvent& ev) {
 }
 
 /// One client: open side B (the PROXY header first), relay both ways, report the flow.
-Task<void> serve_client(Connection& c, const RelaySettings& s, const Endpoint& bound) {
+Task<void> serve_client(Connection& c, const RelaySettings& s) {
   FlowStats stats;
   FlowEnds ends;
   const Endpoint peer = c.peer();
-  // tls-listen: the Connection is the bridge's socket pair; the client reached the bound address.
-  const Endpoint local =
-      s.a.kind == AddrKind::tls_listen ? bound : c.socket().local_endpoint().value_or(Endpoint());
+  const Endpoint local = c.socket().local_endpoint().value_or(Endpoint());
   ends.a_proto = s.a.proto();
   ends.a_peer = peer.to_string();
   ends.a_local = local.to_string();
@@ -112,9 +111,10 @@ int relay_serve_streams(const RelaySettings& s) {
   o.on_event = [&s](const ServerEvent& ev) { emit_server_event(s, ev); };
   if (s.a.kind == AddrKind::tls_listen) {
     // Each client's handshake on its loop, bounded by the idle timeout when given (else 10 s).
-    const auto limit = o.idle_timeout.count() > 0 ? o.idle_timeout : std::chrono::milliseconds(10'000);
-    o.wrap = [ctx = *s.tls_server, limit, log = s.log](AsyncTcpStream tcp) {
-      return tls_accept_bridged(std::move(tcp), ctx, Deadline(limit), log);
+    if (o.idle_timeout.count() > 0) o.tls_handshake_timeout = o.idle_timeout;
+    o.tls = *s.tls_server;
+    o.on_tls = [log = s.log](const TlsInfo& info, const Endpoint& peer) {
+      emit_tls(log, info, peer.kind() == EndpointKind::none ? nullptr : &peer);
     };
   }
   SignalThread signals(s.log);
@@ -127,8 +127,7 @@ int relay_serve_streams(const RelaySettings& s) {
   if (s.a.kind == AddrKind::unix_listen && s.a.unix_endpoint.kind() == EndpointKind::unix_path) {
     remove_on_exit(std::string(s.a.unix_endpoint.unix_name()));
   }
-  const Endpoint bound_at = *bound;
-  auto stats = server.run([&s, &bound_at](Connection& c) { return serve_client(c, s, bound_at); });
+  auto stats = server.run([&s](Connection& c) { return serve_client(c, s); });
   if (!stats) {
     s.log.error(fmt::format("relay: {}", describe(stats.error())));
     return exit_failure;

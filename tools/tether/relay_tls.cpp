@@ -6,13 +6,8 @@
 #include "tls_options.hpp"
 #include "tls_relay.hpp"
 
-#include <tether/when.hpp>
-
 #include <fmt/format.h>
 
-#include <sys/socket.h>
-
-#include <cerrno>
 #include <memory>
 
 #include <vector>
@@ -35,6 +30,9 @@ class OwnedStreamSide final : public FlowSide {
   Task<void> shutdown_write() override { return inner_.shutdown_write(); }
   void stop_reading() override { inner_.stop_reading(); }
   void abort() override { inner_.abort(); }
+  int splice_fd() noexcept override { return inner_.splice_fd(); }
+  detail::WaitOp wait_ready(bool writable) noexcept override { return inner_.wait_ready(writable); }
+  void note_moved(std::size_t in, std::size_t out) noexcept override { inner_.note_moved(in, out); }
 
  private:
   AsyncTcpStream stream_;
@@ -291,66 +289,6 @@ int tls_accept_one(const RelaySettings& s, TcpStream accepted, const Endpoint& p
   }
   emit_tls(s.log, tls->info(), &peer);
   return relay_stdio_tls(s, *tls, std::move(ends), true);
-}
-
-namespace {
-
-constexpr std::size_t bridge_chunk = 16 * 1024;
-
-struct Bridge {
-  AsyncTlsStream tls;
-  AsyncTcpStream plain;
-  bool server_done = false;
-};
-
-Task<void> client_to_server(std::shared_ptr<Bridge> b) {
-  std::vector<std::byte> buf(bridge_chunk);
-  while (!b->server_done) {
-    auto n = co_await b->tls.read_some(buf);
-    if (!n || *n == 0) break;
-    if (!co_await b->plain.write_all(std::span<const std::byte>(buf.data(), *n))) break;
-  }
-  (void)b->plain.shutdown(Shutdown::write);  // the flow sees the client's end
-}
-
-Task<void> server_to_client(std::shared_ptr<Bridge> b) {
-  std::vector<std::byte> buf(bridge_chunk);
-  for (;;) {
-    auto n = co_await b->plain.read_some(buf);
-    if (!n || *n == 0) break;
-    if (!co_await b->tls.write_all(std::span<const std::byte>(buf.data(), *n))) break;
-  }
-  b->server_done = true;
-  (void)co_await b->tls.shutdown(std::chrono::seconds(2));  // close_notify
-  b->tls.tcp().cancel();  // the flow is gone: stop waiting for the client
-}
-
-Task<void> bridge(std::shared_ptr<Bridge> b) {
-  co_await when_all(client_to_server(b), server_to_client(b));
-  (void)co_await b->tls.close(std::chrono::seconds(1));
-  b->plain.close();
-}
-
-}  // namespace
-
-Task<Result<AsyncTcpStream>> tls_accept_bridged(AsyncTcpStream tcp, TlsContext ctx, Deadline limit, EventLog log) {
-  EventLoop* loop = tcp.loop();
-  const auto peer = tcp.peer_endpoint();
-  auto tls = co_await AsyncTlsStream::accept(std::move(tcp), std::move(ctx), limit);
-  if (!tls) co_return fail(tls.error());
-  emit_tls(log, tls->info(), peer ? &*peer : nullptr);
-  int fds[2];
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) != 0) co_return fail(errno_code(errno));
-  Socket inner(fds[0]);
-  Socket outer(fds[1]);
-  auto flow_side = AsyncTcpStream::adopt(*loop, TcpStream(std::move(inner)));
-  auto bridge_side = AsyncTcpStream::adopt(*loop, TcpStream(std::move(outer)));
-  if (!flow_side || !bridge_side) co_return fail(!flow_side ? flow_side.error() : bridge_side.error());
-  auto b = std::make_shared<Bridge>();
-  b->tls = std::move(*tls);
-  b->plain = std::move(*bridge_side);
-  loop->spawn(bridge(std::move(b)));
-  co_return std::move(*flow_side);
 }
 
 }  // namespace tether::cli

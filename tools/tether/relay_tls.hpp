@@ -6,8 +6,8 @@
 //   tls-listen:[ADDR:]PORT   a TLS server: --cert/--key, or an ephemeral ECDSA certificate whose
 //                            SHA-256 is printed; --client-ca requires client certificates
 // Both take --alpn. tls-listen serves many clients like tcp-listen: each accepted client's
-// handshake runs on its loop (ServerOptions::wrap, the bridge of tls_bridge.cpp), then the flow
-// relays plaintext. A tls: side is an AsyncTlsStream (TlsSide); its end of stream is the peer's
+// handshake runs on its loop (ServerOptions::tls), then its Connection carries plaintext (and the
+// flow copies: never splice(2) on records). A tls: side is an AsyncTlsStream (TlsSide); its end of stream is the peer's
 // close_notify, and a close without one ends the flow with tls_truncated.
 #pragma once
 
@@ -44,11 +44,5 @@ Task<Result<OpenedSide>> open_side(EventLoop& loop, const RelaySettings& s, cons
 /// tls-listen (relay_stdio.cpp calls these).
 int tls_with_stdio(const RelaySettings& s);
 int tls_accept_one(const RelaySettings& s, TcpStream accepted, const Endpoint& peer);
-
-/// tls-listen's ServerOptions::wrap: the handshake on an accepted client (emitting "tls" on
-/// `log`), then plaintext on the returned stream, one end of a socket pair that a bridge
-/// coroutine connects to the TLS stream (the design of listen --tls's serving modes).
-Task<Result<AsyncTcpStream>> tls_accept_bridged(AsyncTcpStream tcp, TlsContext ctx, Deadline limit,
-                                                EventLog log);
 
 }  // namespace tether::cli
