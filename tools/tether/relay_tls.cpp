@@ -35,6 +35,8 @@ class OwnedStreamSide final : public FlowSide {
   Task<void> shutdown_write() override { return inner_.shutdown_write(); }
   void stop_reading() override { inner_.stop_reading(); }
   void abort() override { inner_.abort(); }
+  int splice_fd() noexcept override { return inner_.splice_fd(); }  // a plain socket: splice(2)
+  detail::WaitOp wait_ready(bool writable) noexcept override { return inner_.wait_ready(writable); }
 
  private:
   AsyncTcpStream stream_;
