@@ -71,6 +71,7 @@ Task<Status> ConnectionSide::write(std::span<const std::byte> data) {
 }
 
 Task<void> ConnectionSide::shutdown_write() {
+  (void)conn_->close_notify();  // over TLS (ServerOptions::tls) the end is close_notify, then FIN
   if (conn_->buffered() > 0) (void)co_await conn_->flush();
   ::shutdown(conn_->socket().fd(), SHUT_WR);
 }
