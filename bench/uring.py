@@ -7,7 +7,8 @@ run.py), system calls per echoed message counted with `strace -c -f` (the per-me
 per-connection ones such as accept and close are left out), and the cost of an empty system call on
 this machine. Writes bench/results/uring.md and uring.jsonl.
 Knobs: BENCH_ROUNDS (3), BENCH_SECONDS (1.5), URING_VARIANTS (server names; tether-uring-inline,
-io_uring with send() at once as before issue 9, is left out by default), URING_OUT (file stem).
+io_uring with send() at once as before issue 9, is left out by default; tether-uring-single is one
+READ per borrowed read instead of the multishot receive), URING_OUT (file stem).
 """
 import json
 import os
@@ -42,11 +43,12 @@ def servers(b):
         "tether-uring": tether("io_uring"),
         "tether-uring-defer": tether("io_uring", TETHER_URING_SETUP="defer"),
         "tether-uring-inline": tether("io_uring", TETHER_URING_SEND="inline"),
+        "tether-uring-single": tether("io_uring", TETHER_URING_RECV="single"),
         "epoll": lambda p: [str(b.peers / "epoll_echo"), str(p)],
         "asio": lambda p: [str(b.peers / "asio_echo"), str(p)],
         "libuv": lambda p: [str(b.peers / "libuv_echo"), str(p)],
     }
-    want = os.environ.get("URING_VARIANTS", "tether-epoll tether-uring tether-uring-defer epoll asio libuv")
+    want = os.environ.get("URING_VARIANTS", "tether-epoll tether-uring tether-uring-defer tether-uring-single epoll asio libuv")
     s = {k: v for k, v in s.items() if k in want.split()}
     return s
 

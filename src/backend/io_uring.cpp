@@ -9,24 +9,22 @@
 // until the operation's completion (CQE) has been read. So every call that lets the owner go on
 // without that completion — cancel, cancel_all, detach, abandon — cancels the request and WAITS
 // for its CQE (one io_uring_enter, usually) before it returns. Afterwards the owner may free its
-// buffer, its frame or its stream at once, exactly as with epoll, and the cancelled completion is
-// delivered through the ready queue like epoll's. A request that completed before the cancel keeps
-// its real result (no byte read is dropped), except on a detached fd, where everything ends with
-// the error.
+// buffer, its frame or its stream at once, as with epoll; the cancelled completion comes through
+// the ready queue. A request that completed before the cancel keeps its real result (no byte read
+// is dropped), except on a detached fd.
 // Order: at most one request per fd and direction is in the kernel; the others wait in the
 // handle's FIFO list, so two write_all never interleave and reads keep their order (as epoll).
 // Stream writes go to the ring as SENDs, submitted with the next poll's io_uring_enter, and
 // complete later (writes_complete_later); with TETHER_URING_SEND=inline, and for datagrams, they
-// are tried at once with send() as epoll's are (write_now), at most 16 in a row per fd. Reads,
-// accepts and connects always go through the ring.
-// Fairness: a completion resumes one operation; the next one goes to the kernel with the next
-// poll, so one busy fd cannot hold the loop.
-// Borrowed reads take a buffer from a ring of provided buffers (uring_buffers.hpp) when data
-// arrives; it goes back to the kernel when the reader's completion returns, i.e. at the reader's
-// next suspension.
+// are tried at once with send() as epoll's are (write_now), at most 16 in a row per fd.
+// Borrowed reads (and the plain reads after them on that fd) go through one multishot RECV per
+// fd (uring_rx.hpp) with provided buffers (uring_buffers.hpp); other reads, accepts and connects
+// are one request each. Fairness: a completion resumes one operation; the next one goes to the
+// kernel with the next poll, so one busy fd cannot hold the loop.
 // Threads: as for every backend, the loop thread only, except wake().
 #include "backend/backend.hpp"
 #include "backend/uring_ring.hpp"
+#include "backend/uring_rx.hpp"
 #include "datagram_batch_io.hpp"
 
 #include <tether/error.hpp>
@@ -50,6 +48,7 @@ using uring::dir_of;
 using uring::Pool;
 using uring::Slot;
 using uring::UringFd;
+using uring::Receiver;
 using uring::UringRing;
 
 UringFd& rec(FdHandle* h) noexcept { return *reinterpret_cast<UringFd*>(h); }
@@ -85,12 +84,15 @@ class UringBackend final : public Backend {
     f->slots = 0;
     f->streak = 0;
     f->inflight[0] = f->inflight[1] = nullptr;
+    f->rx = nullptr;
+    f->rx_mode = f->rx_listed = false;  // its queue was emptied by detach
     return reinterpret_cast<FdHandle*>(f);
   }
 
   void detach(FdHandle* h, std::error_code ec) noexcept override {
     UringFd& f = rec(h);
     f.closed = true;
+    rx_.detach(f);
     cancel_all(h, ec);
     detached_.push_back(&f);
   }
@@ -120,12 +122,13 @@ class UringBackend final : public Backend {
       op.result = op.kind == OpKind::write_all ? op.size : 0;
       return true;
     }
+    if (rx_.handles(f, op)) return rx_.start(f, op);  // multishot receive (uring_rx.hpp)
     const unsigned d = dir_of(op.kind);
     op.state = OpState::waiting;
     f.waiters[d].push_back(op);
     if (f.inflight[d] != nullptr) return false;  // queued behind the one in the kernel
     const bool to_ring = ring_sends_ && (op.kind == OpKind::write_all || op.kind == OpKind::write_some);
-    if (d == 1 && op.kind != OpKind::connect && !to_ring && f.streak < inline_budget &&
+    if (d == 1 && op.kind != OpKind::connect && !is_wait(op.kind) && !to_ring && f.streak < inline_budget &&
         write_now(f, op)) {
       return true;
     }
@@ -176,7 +179,7 @@ class UringBackend final : public Backend {
   }
 
   void poll(std::chrono::nanoseconds timeout) override {
-    if (ring_.has_completed()) timeout = std::chrono::nanoseconds::zero();
+    if (has_deferred()) timeout = std::chrono::nanoseconds::zero();
     ring_.submit_and_wait(timeout);
   }
 
@@ -187,12 +190,13 @@ class UringBackend final : public Backend {
     std::vector<Slot*> batch = std::move(spare_);
     batch.swap(
         ring_.completed());  // completions reaped while this batch runs wait for the next one
-    for (Slot* s : batch) complete(*s);
+    for (Slot* s : batch) s->multishot ? rx_.complete(*s) : complete(*s);
     batch.clear();
     spare_ = std::move(batch);
+    rx_.dispatch();
   }
 
-  bool has_deferred() const noexcept override { return ring_.has_completed(); }
+  bool has_deferred() const noexcept override { return ring_.has_completed() || rx_.has_ready(); }
 
   void wake() noexcept override { ring_.wake(); }
 
@@ -232,7 +236,7 @@ class UringBackend final : public Backend {
     s->used = true;
     s->awaited = s->spent = s->queued = false;
     // No opcode does recvmmsg: a batch waits for POLLIN, then makes the call (batch_now).
-    s->polling = op.kind == OpKind::recv_batch;
+    s->polling = op.kind == OpKind::recv_batch || is_wait(op.kind);
     s->cqe_flags = 0;
     f.inflight[d] = s;
     ++f.slots;
@@ -305,6 +309,10 @@ class UringBackend final : public Backend {
     if (s.polling && s.kind == OpKind::recv_batch && res >= 0) {
       // Nothing there after all (taken by someone else): poll again.
       return take_batch(s.fd->fd, op) ? Outcome::done : Outcome::poll_first;
+    }
+    if (s.polling && is_wait(s.kind) && res >= 0) {
+      op.result = 0;  // ready: the caller makes its own call
+      return Outcome::done;
     }
     if (s.polling) {
       if (res >= 0) return Outcome::again;  // the fd is ready: now the operation itself
@@ -434,6 +442,7 @@ class UringBackend final : public Backend {
   Pool<UringFd> fds_;
   Pool<Slot> slots_;
   UringRing ring_;  // after the pools: the ring goes first
+  Receiver rx_{ring_, slots_};
   std::vector<UringFd*> detached_;
   std::vector<Slot*> spare_;    ///< the completed queue's other buffer
   std::vector<unsigned> lent_;  ///< buffers handed out through the ready queue

@@ -228,6 +228,10 @@ void UringRing::issue(Slot& s) noexcept {
       case OpKind::recv_batch:  // always polled first (Slot::polling): recvmmsg has no opcode
         io_uring_prep_poll_add(sqe, fd, POLLIN);
         break;
+      case OpKind::wait_readable:  // always polled (Slot::polling): no operation of their own
+      case OpKind::wait_writable:
+        io_uring_prep_poll_add(sqe, fd, s.kind == OpKind::wait_readable ? POLLIN : POLLOUT);
+        break;
       case OpKind::recv_from:
       case OpKind::send_to:
         if (!s.parts) s.parts = std::make_unique<MsgParts>();
@@ -251,6 +255,63 @@ void UringRing::issue(Slot& s) noexcept {
   s.reaped = false;
   s.nopped = false;
   ++in_kernel_;
+}
+
+void UringRing::issue_rx(Slot& s) noexcept {
+  io_uring_sqe* sqe = next_sqe();
+  io_uring_prep_recv_multishot(sqe, s.fd->fd, nullptr, 0, 0);
+  sqe->flags |= IOSQE_BUFFER_SELECT;
+  sqe->buf_group = UringBuffers::group;
+  io_uring_sqe_set_data64(sqe, tag(&s));
+  s.sq_index = static_cast<std::uint16_t>(ring_.sq.sqe_tail - 1);
+  s.reaped = false;
+  s.nopped = false;
+  s.cancel_sent = false;
+  ++stats_.rx_arms;
+  ++in_kernel_;
+}
+
+void UringRing::cancel_async(Slot& s) noexcept {
+  if (s.reaped || s.cancel_sent) return;
+  s.cancel_sent = true;
+  if (unsubmitted(s)) {  // the kernel has not seen it: a NOP ends it (-ECANCELED)
+    io_uring_sqe* sqe = &ring_.sq.sqes[s.sq_index & ring_.sq.ring_mask];
+    io_uring_prep_nop(sqe);
+    io_uring_sqe_set_data64(sqe, tag(&s));
+    s.nopped = true;
+    return;
+  }
+  cancel_request(tag(&s));
+}
+
+// A CQE of a multishot RECV: its data joins the fd's queue (or goes straight back to the pool
+// when the fd is closed); the last one (no F_MORE) ends the request.
+void UringRing::reap_rx(Slot& s, const io_uring_cqe& cqe) noexcept {
+  const int res = s.nopped ? -ECANCELED : cqe.res;
+  const unsigned flags = s.nopped ? 0U : cqe.flags;
+  UringFd& f = *s.fd;
+  const bool buf = (flags & IORING_CQE_F_BUFFER) != 0;
+  const auto id = static_cast<std::uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
+  if (f.closed || s.awaited || (res < 0 && (res == -ENOBUFS || res == -ECANCELED))) {
+    if (buf) buffers_.give_back(id);
+    if (res == -ENOBUFS) ++stats_.enobufs;
+  } else {
+    if (res > 0) {
+      ++stats_.rx_cqes;
+      stats_.rx_bytes += static_cast<unsigned>(res);
+    }
+    rx_pool_.push(f, RxEntry{res, buf ? id : RxEntry::no_buffer, 0, 0});
+  }
+  if (!(flags & IORING_CQE_F_MORE)) {
+    s.reaped = true;
+    s.res = res;
+    s.nopped = false;
+    --in_kernel_;
+  }
+  if (!s.awaited && !s.queued) {
+    s.queued = true;
+    completed_.push_back(&s);
+  }
 }
 
 bool UringRing::unsubmitted(const Slot& s) const noexcept {
@@ -326,17 +387,22 @@ void UringRing::reap() noexcept {
     ++n;
     const std::uint64_t t = cqe->user_data;
     if (t == ignore_tag || t == LIBURING_UDATA_TIMEOUT) continue;
-    --in_kernel_;
     if (t == wake_tag) {
+      --in_kernel_;
       on_wake(cqe->res);
       continue;
     }
     auto* s = reinterpret_cast<Slot*>(static_cast<std::uintptr_t>(t));
     ++stats_.completions;
+    if (s->multishot) {
+      reap_rx(*s, *cqe);
+      continue;
+    }
     s->reaped = true;
     s->res = s->nopped ? -ECANCELED : cqe->res;
     s->cqe_flags = s->nopped ? 0U : cqe->flags;
     s->nopped = false;
+    --in_kernel_;
     if (!s->awaited) {
       s->queued = true;
       completed_.push_back(s);
@@ -353,11 +419,14 @@ void UringRing::print_stats() const noexcept {
   std::fprintf(stderr,
                "tether: io_uring stats: setup=%s iterations=%llu enters=%llu (%.2f/iteration) "
                "completions=%llu (%.1f/iteration) enobufs=%llu inline_sends=%llu send_sqes=%llu "
-               "other_syscalls=%llu syscalls_per_completion=%.3f\n",
+               "other_syscalls=%llu syscalls_per_completion=%.3f rx_arms=%llu rx_stops=%llu "
+               "rx_cqes=%llu bytes_per_rx=%.0f\n",
                single_issuer_ ? "single_issuer+defer_taskrun" : "plain", st.iterations, st.enters,
                static_cast<double>(st.enters) / it, st.completions,
                static_cast<double>(st.completions) / it, st.enobufs, st.sends, st.send_sqes,
-               st.other_syscalls, static_cast<double>(calls) / done);
+               st.other_syscalls, static_cast<double>(calls) / done, st.rx_arms, st.rx_stops,
+               st.rx_cqes,
+               st.rx_cqes == 0 ? 0.0 : static_cast<double>(st.rx_bytes) / static_cast<double>(st.rx_cqes));
 }
 
 }  // namespace tether::detail::uring

@@ -31,16 +31,75 @@ namespace tether::detail::uring {
 
 struct Slot;
 
+/// One completion of a multishot receive, queued on its fd until a reader takes it (uring_rx.cpp):
+/// `res` bytes in provided buffer `id` from `off` on, 0 for end of stream, or a negative errno.
+struct RxEntry {
+  static constexpr std::uint16_t no_buffer = 0xFFFF;
+  int res = 0;
+  std::uint16_t id = no_buffer;
+  std::uint16_t off = 0;  ///< bytes of the buffer taken already (a buffer is 4 KiB)
+  std::uint32_t next = 0;  ///< the fd's next entry (RxPool index)
+};
+
 /// The backend's record for one fd. (Named apart from epoll's FdHandle: the loop only ever sees
 /// an opaque FdHandle*.)
-struct UringFd {
+struct UringFd {  // 80 bytes: one per connection counts in the idle memory
   int fd = -1;
+  unsigned slots = 0;       ///< slots naming this record (in the kernel or reaped), and a listing
   bool closed = false;
   std::uint8_t streak = 0;  ///< writes finished inside start() in a row
-  unsigned slots = 0;      ///< slots naming this record (in the kernel or reaped)
+  // The multishot receive (uring_rx.cpp): once a borrowed read started on the fd, its reads are
+  // served from one RECV request that stays in the kernel (rx), whose completions queue here,
+  // in the ring's RxPool (rx_head..rx_tail, rx_count of them).
+  bool rx_mode = false;     ///< reads on this fd go through the multishot receive
+  bool rx_listed = false;   ///< in the receiver's list of fds with entries for waiting readers
+  std::uint16_t rx_count = 0;
+  std::uint32_t rx_head = 0;
+  std::uint32_t rx_tail = 0;
   Slot* inflight[2] = {};  ///< per direction (read, write): the request in the kernel
   HookList waiters[2];     ///< per direction, FIFO; the front one is in flight
-  UringFd* next_free = nullptr;
+  union {
+    UringFd* next_free = nullptr;  ///< while in the pool
+    Slot* rx;                      ///< while attached: the multishot RECV in the kernel, if any
+  };
+};
+
+/// The queued completions of every fd's multishot receive, one free list for all: an fd holds
+/// two indices, not a buffer of its own, and nothing is allocated per message once the pool has
+/// grown to the most completions ever queued at once.
+class RxPool {
+ public:
+  RxPool() { nodes_.reserve(1024); }
+  void push(UringFd& f, const RxEntry& e) {
+    std::uint32_t i = free_;
+    if (i == none) {
+      i = static_cast<std::uint32_t>(nodes_.size());
+      nodes_.push_back(e);
+    } else {
+      free_ = nodes_[i].next;
+      nodes_[i] = e;
+    }
+    nodes_[i].next = none;
+    if (f.rx_count++ == 0) {
+      f.rx_head = i;
+    } else {
+      nodes_[f.rx_tail].next = i;
+    }
+    f.rx_tail = i;
+  }
+  RxEntry& front(const UringFd& f) noexcept { return nodes_[f.rx_head]; }
+  void pop(UringFd& f) noexcept {
+    const std::uint32_t i = f.rx_head;
+    f.rx_head = nodes_[i].next;
+    --f.rx_count;
+    nodes_[i].next = free_;
+    free_ = i;
+  }
+
+ private:
+  static constexpr std::uint32_t none = 0xFFFFFFFF;
+  std::vector<RxEntry> nodes_;
+  std::uint32_t free_ = none;
 };
 
 /// The message header of a recv_from or send_to (only datagram requests need one).
@@ -69,6 +128,8 @@ struct Slot {
   bool spent : 1 = false;    ///< its result was handed out (or dropped) already
   bool queued : 1 = false;   ///< its CQE waits in the completed queue
   bool nopped : 1 = false;   ///< cancelled before submission: its SQE became a NOP (-ECANCELED)
+  bool multishot : 1 = false;    ///< a multishot RECV: its CQEs queue on the fd (uring_rx.cpp)
+  bool cancel_sent : 1 = false;  ///< a multishot RECV being stopped (its last CQE is due)
 };
 
 using detail::Pool;  // backend/pool.hpp
@@ -83,6 +144,10 @@ struct UringStats {
   unsigned long long sends = 0;        ///< send()/sendto() calls made inline (write_now)
   unsigned long long send_sqes = 0;    ///< writes handed to the ring (SEND, SENDMSG)
   unsigned long long other_syscalls = 0;  ///< recvmmsg, eventfd reads, closes of dropped accepts
+  unsigned long long rx_arms = 0;      ///< multishot RECV requests submitted
+  unsigned long long rx_stops = 0;     ///< multishot RECVs stopped because a reader fell behind
+  unsigned long long rx_bytes = 0;     ///< bytes received by multishot RECVs
+  unsigned long long rx_cqes = 0;      ///< multishot RECV completions with data
 };
 
 class UringRing {
@@ -105,6 +170,10 @@ class UringRing {
   /// Cancels the requests and returns once the kernel has posted the CQE of each (its result is
   /// in the slot; it does not join the completed queue).
   void cancel_and_wait(Slot* const* list, std::size_t n) noexcept;
+  /// Queues a multishot RECV with buffer select for `s` (s.multishot, s.fd set).
+  void issue_rx(Slot& s) noexcept;
+  /// Asks the kernel to stop the request of `s` without waiting for it (its last CQE comes later).
+  void cancel_async(Slot& s) noexcept;
   /// Any thread: ends a blocked submit_and_wait.
   void wake() noexcept;
 
@@ -112,6 +181,7 @@ class UringRing {
   std::vector<Slot*>& completed() noexcept { return completed_; }
   bool has_completed() const noexcept { return !completed_.empty(); }
   UringBuffers& buffers() noexcept { return buffers_; }
+  RxPool& rx_pool() noexcept { return rx_pool_; }
   UringStats& stats() noexcept { return stats_; }
   /// The ring runs with SINGLE_ISSUER | DEFER_TASKRUN (else the kernel refused those flags).
   bool single_issuer() const noexcept { return single_issuer_; }
@@ -122,6 +192,7 @@ class UringRing {
   void arm_wake() noexcept;
   void on_wake(int res) noexcept;
   void reap() noexcept;
+  void reap_rx(Slot& s, const io_uring_cqe& cqe) noexcept;
   /// True when the SQE of `s` is still in the submission queue (no io_uring_enter took it yet).
   bool unsubmitted(const Slot& s) const noexcept;
   /// Enables a ring created disabled, from the thread that calls first (the loop's, in practice):
@@ -143,6 +214,7 @@ class UringRing {
   int issuer_tid_ = 0;
   long in_kernel_ = 0;  ///< requests whose CQE has not been read (slots and the wake-up read)
   UringBuffers buffers_;
+  RxPool rx_pool_;
   std::vector<Slot*> completed_;
   UringStats stats_;
 };
