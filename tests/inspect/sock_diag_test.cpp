@@ -122,6 +122,12 @@ void expect_tcp_info_same_as_ss(const SocketEntry& e, const SsRow& r) {
     EXPECT_TRUE(r.info.count(key)) << "ss prints no " << key << " for " << r.local;
   }
   EXPECT_EQ(counter(r, "mss"), std::to_string(t.send_mss));
+  EXPECT_EQ(has_word(r, "ts"), t.timestamps);
+  EXPECT_EQ(has_word(r, "sack"), t.sack);
+  EXPECT_EQ(has_word(r, "ecn"), t.ecn);
+  // A sender with unacknowledged bytes keeps probing (zero-window probes, retransmissions): its
+  // counters may move between our dump and ss's. Only an idle socket is compared counter by counter.
+  if (e.send_q != 0) return;
   EXPECT_EQ(counter(r, "cwnd"), std::to_string(t.send_cwnd));
   EXPECT_EQ(counter(r, "bytes_sent"), std::to_string(t.bytes_sent));
   EXPECT_EQ(counter(r, "bytes_acked"), std::to_string(t.bytes_acked));
@@ -143,10 +149,6 @@ void expect_tcp_info_same_as_ss(const SocketEntry& e, const SsRow& r) {
   // ss -n prints rates in bits per second, without rounding.
   EXPECT_EQ(value_after(r, "delivery_rate"), static_cast<double>(t.delivery_rate) * 8);
   EXPECT_EQ(has_word(r, "app_limited"), t.delivery_rate_app_limited);
-  // The options of the handshake.
-  EXPECT_EQ(has_word(r, "ts"), t.timestamps);
-  EXPECT_EQ(has_word(r, "sack"), t.sack);
-  EXPECT_EQ(has_word(r, "ecn"), t.ecn);
   if (t.window_scaling) {
     EXPECT_EQ(counter(r, "wscale"), std::to_string(t.send_wscale) + "," + std::to_string(t.receive_wscale));
   } else {
@@ -161,7 +163,9 @@ void expect_same_as_ss(const SocketEntry& e, const std::vector<SsRow>& rows) {
   EXPECT_EQ(r->state, tether::tcp_state_name(e.state));
   EXPECT_EQ(r->recv_q, e.recv_q) << r->local;
   EXPECT_EQ(r->send_q, e.send_q) << r->local;
-  EXPECT_EQ(r->timer, tether::socket_timer_name(e.timer)) << r->local;
+  if (e.send_q == 0) {  // a sender with queued bytes switches between its timers
+    EXPECT_EQ(r->timer, tether::socket_timer_name(e.timer)) << r->local;
+  }
   const auto state = static_cast<tether::TcpState>(e.state);
   if (state == tether::TcpState::time_wait) {
     EXPECT_FALSE(e.tcp_info.has_value()) << "a TIME-WAIT socket has no TCP_INFO";

@@ -216,6 +216,8 @@ TEST(TraceCli, trace_of_both_sides_needs_no_privilege) {
       as_nobody({tether_path(), "connect", "--trace", "127.0.0.1", address.substr(address.rfind(':') + 1)}),
       input.str());
   ASSERT_TRUE(server.wait_for_out_size(3)) << server.err() << client.err();
+  // The server closes only once the client's FIN is seen: FIN-WAIT lasts long enough to sample.
+  ASSERT_TRUE(client.wait_for_err_line("FIN-WAIT", 5s)) << client.err();
   server_in.close_write();
   EXPECT_EQ(server.wait(10s), 0) << server.err();
   EXPECT_EQ(client.wait(10s), 0) << client.err();

@@ -73,7 +73,7 @@ void add_ss_command(CLI::App& app) {
       "difference between two snapshots.\n"
       "Exit status: 0 done, 1 sock_diag failed, 2 bad usage.");
   args->filter.add_options(*cmd);
-  cmd->add_flag("-i,--info", args->info, "Show TCP_INFO (rtt, cwnd, ssthresh, retransmits, bytes, delivery rate, limit)");
+  cmd->add_flag("-i,--info", args->info, "Show TCP_INFO (rtt, cwnd, ssthresh, retransmits, bytes, delivery rate, limit) and timers");
   cmd->add_flag("-e,--extended", args->extended, "Show the owner's uid, the socket's inode and its pending timer");
   cmd->add_flag("--json", args->json, "One JSON document per snapshot on stdout");
   numeric_flag(cmd->add_option("-w,--watch", args->watch_s, "Repeat every SECS, with rates from the difference"),
