@@ -87,6 +87,19 @@ class WriteOp : public OpBase {
   }
 };
 
+/// Readiness for a caller that makes its own non-blocking system calls on the socket (splice(2))
+/// and saw EAGAIN: completes once the socket is readable (or writable) again. No bytes move.
+class WaitOp : public OpBase {
+ public:
+  WaitOp(EventLoop* loop, FdHandle* h, bool writable, Deadline d) noexcept
+      : OpBase(loop, h, writable ? OpKind::wait_writable : OpKind::wait_readable, d) {}
+  [[nodiscard]] Status await_resume() noexcept {
+    finish();
+    if (ec) return fail(ec);
+    return {};
+  }
+};
+
 class AcceptOp : public OpBase {
  public:
   AcceptOp(EventLoop* loop, FdHandle* h, Deadline d) noexcept
@@ -180,6 +193,12 @@ class AsyncTcpStream : public detail::AsyncSocket {
   detail::WriteOp write_all(std::string_view text, Deadline deadline = {}) noexcept {
     return {loop_, handle_, std::as_bytes(std::span(text.data(), text.size())), true, deadline};
   }
+
+  /// For the caller's own non-blocking calls on socket().fd() (splice(2), sendfile(2)): after one
+  /// said EAGAIN, waits until the socket is readable / writable again (edge-triggered: only after
+  /// EAGAIN, else it may wait for an edge that already came).
+  detail::WaitOp wait_readable(Deadline deadline = {}) noexcept { return {loop_, handle_, false, deadline}; }
+  detail::WaitOp wait_writable(Deadline deadline = {}) noexcept { return {loop_, handle_, true, deadline}; }
 
   /// Unregisters from the loop (pending operations end with Errc::closed) and hands the socket
   /// over, e.g. to attach it to another loop with adopt().

@@ -57,6 +57,7 @@ class EventLoop;
 namespace detail {
 
 struct __attribute__((visibility("hidden"))) ServerLoop;  // private to the library
+class __attribute__((visibility("hidden"))) TlsEngine;    // private to the library (TLS)
 
 /// A peer address in 32 bytes instead of an Endpoint's 136: an IP address and port, or nothing
 /// (a Unix peer, which is almost always unnamed).
@@ -88,6 +89,10 @@ class ConnReadOp : public ReadBorrowedOp {
  private:
   friend class tether::Connection;
   bool begin(std::coroutine_handle<> h, std::stop_token token) noexcept;
+  // Submits the read; over TLS, reads until a record completes (connection_tls.cpp).
+  bool start(std::coroutine_handle<> h, std::stop_token token) noexcept;
+  bool tls_step(bool completed) noexcept;  // true: plaintext, an error or the end is ready
+  static void on_tls(ReadyNode& node) noexcept;
   void wake() noexcept;  // parked (backpressure): start the read now, through the ready queue
   static void on_wake(ReadyNode& node) noexcept;
   Connection* conn_;
@@ -155,8 +160,10 @@ class BroadcastRoomOp : private ReadyNode {
 
 class Connection {
  public:
-  /// Made by the server for each accepted client; `stream` and `peer` must outlive it.
-  Connection(detail::ServerLoop& loop, AsyncTcpStream& stream, const detail::PeerAddress& peer);
+  /// Made by the server for each accepted client; `stream` and `peer` must outlive it. With `tls`
+  /// (ServerOptions::tls, after the handshake) read() and send() carry plaintext over TLS.
+  Connection(detail::ServerLoop& loop, AsyncTcpStream& stream, const detail::PeerAddress& peer,
+             detail::TlsEngine* tls = nullptr);  // owns `tls`
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -169,6 +176,10 @@ class Connection {
   detail::ConnReadOp read() noexcept { return detail::ConnReadOp(*this); }
   /// Queues `data` for the client; never suspends. Fails once the connection is broken or closed.
   [[nodiscard]] Status send(std::span<const std::byte> data);
+  /// TLS (ServerOptions::tls): queues close_notify, the end of what the server sends (the server
+  /// does it when the handler returns); sending ends there. Nothing over plain TCP.
+  Status close_notify();
+  bool is_tls() const noexcept;
   [[nodiscard]] Status send(std::string_view text) {
     return send(std::as_bytes(std::span(text.data(), text.size())));
   }
@@ -185,8 +196,18 @@ class Connection {
   /// The client's socket, for its options and tcp_info() (the server owns and closes it).
   const Socket& socket() const noexcept { return stream_->socket(); }
 
+  /// For a handler that moves bytes with its own non-blocking calls on socket().fd() (splice(2)
+  /// in tether relay), with nothing buffered here: waits, after such a call said EAGAIN, until the
+  /// socket is readable / writable again (Errc::closed or the close reason once closed).
+  detail::WaitOp wait_readable() noexcept;
+  detail::WaitOp wait_writable() noexcept;
+  /// Counts bytes those calls moved (in: from the client, out: to it) as activity for the idle
+  /// timeout and in bytes_in() / bytes_out().
+  void note_moved(std::size_t in, std::size_t out) noexcept;
+
   std::uint64_t bytes_in() const noexcept { return bytes_in_; }
-  std::uint64_t bytes_out() const noexcept { return bytes_out_; }
+  /// Over TLS: plaintext bytes, read and sent (records go out as buffered() shows).
+  std::uint64_t bytes_out() const noexcept { return tls_ ? tls_out_ : bytes_out_; }
   /// The server's loop this connection runs on (0-based).
   std::size_t loop_index() const noexcept;
   EventLoop& loop() const noexcept;
@@ -219,6 +240,8 @@ class Connection {
   };
 
   detail::FdHandle* stream_handle() const noexcept { return stream_->handle_; }
+  [[nodiscard]] Status send_bytes(std::span<const std::byte> data);  // to the socket, as they are
+  Status send_tls_output();  // the engine's records to send_bytes
   void start_write() noexcept;
   bool write_finished() noexcept;  // bookkeeping after a write completed; false on error
   void wake_waiters() noexcept;
@@ -235,6 +258,8 @@ class Connection {
   detail::ServerLoop* loop_;
   AsyncTcpStream* stream_;
   const detail::PeerAddress* peer_;
+  detail::TlsEngine* tls_;                  // ServerOptions::tls (owned; a hidden type)
+  std::uint64_t tls_out_ = 0;               // plaintext bytes given to send() over TLS
   std::unique_ptr<Output> out_;
   std::size_t buffered_ = 0;
   detail::ConnReadOp* parked_ = nullptr;

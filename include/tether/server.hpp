@@ -24,6 +24,7 @@
 #include <tether/error.hpp>
 #include <tether/task.hpp>
 #include <tether/tcp.hpp>
+#include <tether/tls.hpp>
 
 #include <chrono>
 #include <cstddef>
@@ -91,6 +92,14 @@ struct ServerOptions {
   /// say): returns the stream the handler's Connection uses instead, or an error that closes the
   /// client (event "closed", reason "handshake"). It must end within a bounded time.
   std::function<Task<Result<AsyncTcpStream>>(AsyncTcpStream)> wrap;
+  /// Optional (a TlsContext::server): TLS for every client. The handshake runs on the client's
+  /// loop (after wrap) within tls_handshake_timeout; a failure closes the client (event
+  /// "closed", reason "handshake"). The handler's Connection then reads and sends plaintext,
+  /// records encrypted and decrypted on the loop, and close_notify goes out when it returns.
+  TlsContext tls;
+  std::chrono::milliseconds tls_handshake_timeout{10000};
+  /// Optional, with tls: called on the client's loop after each completed handshake.
+  std::function<void(const TlsInfo& info, const Endpoint& peer)> on_tls;
 };
 
 namespace detail {

@@ -87,8 +87,11 @@ std::unique_ptr<Backend> make_backend(ReadySink& sink);
 /// Operations that wait for the fd to become readable (the others wait for it to be writable).
 inline bool is_read(OpKind k) noexcept {
   return k == OpKind::read_some || k == OpKind::read_borrowed || k == OpKind::accept ||
-         k == OpKind::recv_from || k == OpKind::recv_batch;
+         k == OpKind::recv_from || k == OpKind::recv_batch || k == OpKind::wait_readable;
 }
+
+/// Readiness waits (a caller that does its own system calls, e.g. splice(2), and saw EAGAIN).
+inline bool is_wait(OpKind k) noexcept { return k == OpKind::wait_readable || k == OpKind::wait_writable; }
 
 /// The operation whose list hook this is (backends keep waiting operations in HookLists).
 inline IoOp& op_of(ListHook* h) noexcept {

@@ -118,7 +118,9 @@ class EpollBackend final : public Backend {
     const bool reader = is_read(op.kind);
     HookList& list = reader ? h.readers : h.writers;
     bool& hint = reader ? h.readable : h.writable;
-    if (op.kind == OpKind::connect) {
+    if (is_wait(op.kind)) {
+      hint = false;  // the caller's own call just said EAGAIN: wait for the next edge
+    } else if (op.kind == OpKind::connect) {
       if (issue_connect(op)) return true;
     } else if (list.empty() && hint && !h.deferred) {
       if (h.streak < inline_budget) {
@@ -333,6 +335,10 @@ class EpollBackend final : public Backend {
           }
           return finished(op, *got);
         }
+        case OpKind::wait_readable:
+        case OpKind::wait_writable:
+          op.result = 0;  // the edge came: the caller makes its own call
+          return true;
         case OpKind::send_to:
           n = ::sendto(h.fd, op.data, op.size, MSG_NOSIGNAL, static_cast<const sockaddr*>(op.addr),
                        op.addr_len);

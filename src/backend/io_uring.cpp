@@ -128,7 +128,7 @@ class UringBackend final : public Backend {
     f.waiters[d].push_back(op);
     if (f.inflight[d] != nullptr) return false;  // queued behind the one in the kernel
     const bool to_ring = ring_sends_ && (op.kind == OpKind::write_all || op.kind == OpKind::write_some);
-    if (d == 1 && op.kind != OpKind::connect && !to_ring && f.streak < inline_budget &&
+    if (d == 1 && op.kind != OpKind::connect && !is_wait(op.kind) && !to_ring && f.streak < inline_budget &&
         write_now(f, op)) {
       return true;
     }
@@ -236,7 +236,7 @@ class UringBackend final : public Backend {
     s->used = true;
     s->awaited = s->spent = s->queued = false;
     // No opcode does recvmmsg: a batch waits for POLLIN, then makes the call (batch_now).
-    s->polling = op.kind == OpKind::recv_batch;
+    s->polling = op.kind == OpKind::recv_batch || is_wait(op.kind);
     s->cqe_flags = 0;
     f.inflight[d] = s;
     ++f.slots;
@@ -309,6 +309,10 @@ class UringBackend final : public Backend {
     if (s.polling && s.kind == OpKind::recv_batch && res >= 0) {
       // Nothing there after all (taken by someone else): poll again.
       return take_batch(s.fd->fd, op) ? Outcome::done : Outcome::poll_first;
+    }
+    if (s.polling && is_wait(s.kind) && res >= 0) {
+      op.result = 0;  // ready: the caller makes its own call
+      return Outcome::done;
     }
     if (s.polling) {
       if (res >= 0) return Outcome::again;  // the fd is ready: now the operation itself

@@ -228,6 +228,10 @@ void UringRing::issue(Slot& s) noexcept {
       case OpKind::recv_batch:  // always polled first (Slot::polling): recvmmsg has no opcode
         io_uring_prep_poll_add(sqe, fd, POLLIN);
         break;
+      case OpKind::wait_readable:  // always polled (Slot::polling): no operation of their own
+      case OpKind::wait_writable:
+        io_uring_prep_poll_add(sqe, fd, s.kind == OpKind::wait_readable ? POLLIN : POLLOUT);
+        break;
       case OpKind::recv_from:
       case OpKind::send_to:
         if (!s.parts) s.parts = std::make_unique<MsgParts>();

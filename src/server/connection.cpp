@@ -13,6 +13,7 @@
 //   buffered_ = unwritten bytes of inflight + pending
 #include "async/loop_impl.hpp"
 #include "server/server_loop.hpp"
+#include "tls/engine.hpp"
 
 #include <tether/connection.hpp>
 
@@ -77,8 +78,8 @@ void Connection::give_back_output() noexcept {
 }
 
 Connection::Connection(detail::ServerLoop& loop, AsyncTcpStream& stream,
-                       const detail::PeerAddress& peer)
-    : loop_(&loop), stream_(&stream), peer_(&peer) {
+                       const detail::PeerAddress& peer, detail::TlsEngine* tls)
+    : loop_(&loop), stream_(&stream), peer_(&peer), tls_(tls) {
   idle_.conn = this;
   idle_.fire = &Connection::on_idle;
   link_.conn = this;
@@ -107,6 +108,7 @@ Connection::~Connection() {
     loop_->buffered -= buffered_;
   }
   link_.unlink();
+  delete tls_;
 }
 
 std::size_t Connection::loop_index() const noexcept { return loop_->index; }
@@ -114,7 +116,21 @@ EventLoop& Connection::loop() const noexcept { return loop_->loop; }
 
 void Connection::touch() noexcept { last_active_ = loop_->loop.now(); }
 
-Status Connection::send(std::span<const std::byte> data) {
+detail::WaitOp Connection::wait_readable() noexcept {
+  return {&loop_->loop, stream_handle(), false, Deadline()};
+}
+
+detail::WaitOp Connection::wait_writable() noexcept {
+  return {&loop_->loop, stream_handle(), true, Deadline()};
+}
+
+void Connection::note_moved(std::size_t in, std::size_t out) noexcept {
+  bytes_in_ += in;
+  bytes_out_ += out;
+  touch();
+}
+
+Status Connection::send_bytes(std::span<const std::byte> data) {
   if (error_) return fail(error_);
   if (!stream_->is_open()) return fail(Errc::closed);
   if (data.empty()) return {};
@@ -282,7 +298,7 @@ bool ConnReadOp::begin(std::coroutine_handle<> h, std::stop_token token) noexcep
     c.parked_ = this;
     return true;
   }
-  return suspend(h, std::move(token));
+  return start(h, std::move(token));
 }
 
 void ConnReadOp::wake() noexcept {
@@ -294,7 +310,7 @@ void ConnReadOp::wake() noexcept {
 void ConnReadOp::on_wake(ReadyNode& node) noexcept {
   auto& op = static_cast<ConnReadOp&>(static_cast<IoOp&>(node));
   op.run = &OpBase::on_complete;
-  if (!op.suspend(op.parked_, std::move(op.token_))) op.parked_.resume();
+  if (!op.start(op.parked_, std::move(op.token_))) op.parked_.resume();
 }
 
 Result<std::span<const std::byte>> ConnReadOp::await_resume() noexcept {

@@ -113,16 +113,18 @@ Task<void> final_flush(Connection& conn, Deadline deadline) { (void)co_await con
 
 // One per connection, for its whole life: keep its frame small (it is most of the memory of an
 // idle connection). The parameters are the connection's socket and peer address.
-Task<void> serve_connection(ServerLoop& ls, AsyncTcpStream stream, PeerAddress peer) {
+Task<void> serve_connection(ServerLoop& ls, AsyncTcpStream stream, PeerAddress peer,
+                            std::unique_ptr<TlsEngine> tls) {
   bool threw = false;
   {
-    Connection conn(ls, stream, peer);
+    Connection conn(ls, stream, peer, tls.release());
     emit_accepted(ls, conn, stream);
     try {
       co_await ls.server.handler(conn);
     } catch (...) {
       threw = true;
     }
+    if (!conn.error() && conn.is_tls()) (void)conn.close_notify();  // the handler's end
     if (!conn.error() && conn.buffered() > 0) {
       const auto& o = ls.server.options;
       co_await final_flush(conn, o.idle_timeout.count() > 0 ? o.idle_timeout : o.drain_timeout);

@@ -9,6 +9,8 @@
 #include <tether/server.hpp>
 #include <tether/timer.hpp>
 
+#include "tls/engine.hpp"
+
 #include <atomic>
 #include <cstddef>
 #include <memory>
@@ -58,10 +60,15 @@ struct __attribute__((visibility("hidden"))) ServerLoop {
   std::size_t next_target = 0;  // single acceptor: round-robin position
 };
 
-/// One client's whole life on `ls`: the handler on a Connection (server.cpp).
-Task<void> serve_connection(ServerLoop& ls, AsyncTcpStream stream, PeerAddress peer);
-/// What admit() spawns: ServerOptions::wrap first when set, then serve_connection
-/// (server_wrap.cpp).
+/// One client's whole life on `ls`: the handler on a Connection (server.cpp), over TLS when
+/// `tls` is given (the engine after its handshake).
+Task<void> serve_connection(ServerLoop& ls, AsyncTcpStream stream, PeerAddress peer,
+                            std::unique_ptr<TlsEngine> tls = nullptr);
+/// ServerOptions::tls: the server's side of the handshake (connection_tls.cpp).
+Task<Result<std::unique_ptr<TlsEngine>>> tls_accept(AsyncTcpStream& tcp, const TlsContext& context,
+                                                    Deadline deadline);
+/// What admit() spawns: ServerOptions::wrap first when set, then the TLS handshake when
+/// ServerOptions::tls is set, then serve_connection (server_wrap.cpp).
 Task<void> serve_client(ServerLoop& ls, AsyncTcpStream stream, PeerAddress peer);
 
 struct __attribute__((visibility("hidden"))) ServerImpl {

@@ -211,6 +211,10 @@ Result<std::size_t> TlsEngine::write(std::span<const std::byte> buf) {
 
 bool TlsEngine::has_buffered() const noexcept { return SSL_pending(ssl_) > 0; }
 
+bool TlsEngine::input_pending() const noexcept {
+  return BIO_ctrl_pending(rbio_) > 0 || SSL_has_pending(ssl_) == 1;
+}
+
 Status TlsEngine::send_close_notify() {
   if (sent_close_notify()) return {};
   ERR_clear_error();

@@ -60,6 +60,8 @@ class TlsEngine {
   Result<std::size_t> write(std::span<const std::byte> buf);
   /// Plaintext decrypted and not yet read.
   bool has_buffered() const noexcept;
+  /// Input read() could use without more ciphertext (fed bytes not yet decrypted, or plaintext).
+  bool input_pending() const noexcept;
   /// Queues close_notify (once).
   Status send_close_notify();
   bool sent_close_notify() const noexcept;

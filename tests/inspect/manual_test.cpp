@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <sstream>
 
@@ -38,11 +39,33 @@ std::string roff_name(const std::string& option) {
   return out;
 }
 
-/// Command paths that --help shows, one level of nesting (bench rr, ...).
+/// The subcommand names listed under "Subcommands:" in a --help text.
+std::vector<std::string> subcommands_in(const std::string& help) {
+  std::vector<std::string> names;
+  bool in_list = false;
+  for (const auto& line : lines_of(help)) {
+    if (line.rfind("Subcommands:", 0) == 0) {
+      in_list = true;
+      continue;
+    }
+    if (!in_list) continue;
+    if (line.rfind("  ", 0) != 0 || line.size() < 3 || line[2] == ' ' || line[2] == '-') break;
+    std::istringstream words(line);
+    std::string name;
+    words >> name;
+    names.push_back(name);
+  }
+  return names;
+}
+
+/// Every command path --help shows, read from --help itself (a new command cannot be missed):
+/// "connect", ..., "bench", "bench rr", ...
 std::vector<std::string> commands() {
   std::vector<std::string> out;
-  for (const std::string root : {"connect", "listen", "bench", "ss", "top", "trace"}) out.push_back(root);
-  for (const std::string b : {"rr", "stream", "connect", "udp"}) out.push_back("bench " + b);
+  for (const auto& c : subcommands_in(run_tether({"--help"}).out)) {
+    out.push_back(c);
+    for (const auto& sub : subcommands_in(run_tether({c, "--help"}).out)) out.push_back(c + " " + sub);
+  }
   return out;
 }
 
@@ -64,8 +87,12 @@ TEST(Manual, every_option_in_help_is_in_the_commands_man_page) {
       EXPECT_NE(page.find("\\fB" + roff_name(o) + "\\fR"), std::string::npos) << o << " missing from " << file;
     }
   }
+  const auto all = commands();
+  for (const std::string c : {"connect", "listen", "relay", "bench", "bench rr", "ss", "top", "trace"}) {
+    EXPECT_NE(std::find(all.begin(), all.end(), c), all.end()) << "--help does not list " << c;
+  }
   const std::string main_page = read_file(manual_dir + "/man1/tether.1");
-  for (const std::string c : {"connect", "listen", "ss", "top", "trace"}) {
+  for (const auto& c : subcommands_in(run_tether({"--help"}).out)) {
     EXPECT_NE(main_page.find(".B " + c), std::string::npos) << "tether(1) does not list " << c;
   }
   EXPECT_EQ(main_page.find(".B manual"), std::string::npos) << "the hidden command stays hidden";
@@ -102,6 +129,8 @@ TEST(Manual, bash_completion_completes_commands_nested_commands_and_options) {
   EXPECT_EQ(bash_complete("tether bench s"), "stream");
   EXPECT_EQ(bash_complete("tether ss --sta"), "--state");
   EXPECT_EQ(bash_complete("tether trace --abs"), "--absolute");
+  EXPECT_EQ(bash_complete("tether rel"), "relay");
+  EXPECT_EQ(bash_complete("tether ss --ext"), "--extended");
 }
 
 TEST(Manual, zsh_completion_is_valid_zsh_naming_every_command) {
@@ -110,7 +139,7 @@ TEST(Manual, zsh_completion_is_valid_zsh_naming_every_command) {
   EXPECT_EQ(p.wait(10s), 0) << p.err();
   const std::string text = read_file(manual_dir + "/_tether");
   EXPECT_EQ(text.rfind("#compdef tether", 0), 0U);
-  for (const std::string f : {"_tether_connect()", "_tether_ss()", "_tether_bench_rr()", "_tether_trace()"}) {
+  for (const std::string f : {"_tether_connect()", "_tether_ss()", "_tether_bench_rr()", "_tether_trace()", "_tether_relay()"}) {
     EXPECT_NE(text.find(f), std::string::npos) << f;
   }
 }

@@ -7,6 +7,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <map>
 #include <sstream>
 
@@ -39,7 +41,7 @@ const SocketEntry* find(const std::vector<SocketEntry>& v, const Endpoint& local
   return nullptr;
 }
 
-/// One row of `ss -tinH`: the first line's columns and the info line's key:value words.
+/// One row of `ss -tinoH` (-o: the timer, and the options ts, sack, ecn): the first line's columns and the info line's words.
 struct SsRow {
   std::string state;
   std::uint32_t recv_q = 0;
@@ -47,11 +49,13 @@ struct SsRow {
   std::string local;
   std::string peer;
   std::map<std::string, std::string> info;  // "mss" -> "65483", "rtt" -> "0.02/0.01", "cubic" -> ""
+  std::vector<std::string> words;           // in order: "delivery_rate" is followed by "123bps"
+  std::string timer;                        // -o: "timewait" from "timer:(timewait,59sec,0)"
 };
 
 std::vector<SsRow> ss_rows(std::uint16_t port) {
   const std::string p = std::to_string(port);
-  Process ss = Process::start({"ss", "-tinH", "state", "all", "( sport = :" + p + " or dport = :" + p + " )"});
+  Process ss = Process::start({"ss", "-tinoH", "state", "all", "( sport = :" + p + " or dport = :" + p + " )"});
   EXPECT_EQ(ss.wait(10s), 0) << ss.err();
   std::vector<SsRow> rows;
   for (const auto& line : tether::testing::cli::lines_of(ss.out())) {
@@ -62,11 +66,15 @@ std::vector<SsRow> ss_rows(std::uint16_t port) {
       while (words >> w) {
         auto colon = w.find(':');
         rows.back().info[w.substr(0, colon)] = colon == std::string::npos ? "" : w.substr(colon + 1);
+        rows.back().words.push_back(w);
       }
       continue;
     }
     SsRow r;
     words >> r.state >> r.recv_q >> r.send_q >> r.local >> r.peer;
+    for (std::string w; words >> w;) {
+      if (w.rfind("timer:(", 0) == 0) r.timer = w.substr(7, w.find(',') - 7);
+    }
     rows.push_back(r);
   }
   return rows;
@@ -89,6 +97,63 @@ const SsRow* find_ss(const std::vector<SsRow>& rows, const Endpoint& local, cons
 /// ss prints times in milliseconds with %g: compare ours at its precision.
 double ms(std::chrono::microseconds us) { return static_cast<double>(us.count()) / 1000.0; }
 
+/// ss leaves a counter out when it is zero ("bytes_acked:0" is never printed).
+std::string counter(const SsRow& r, const std::string& key) {
+  return r.info.count(key) ? r.info.at(key) : "0";
+}
+
+/// The number ss prints after `word` ("delivery_rate 123bps" -> 123), 0 when the word is absent.
+double value_after(const SsRow& r, const std::string& word) {
+  for (std::size_t i = 0; i + 1 < r.words.size(); ++i) {
+    if (r.words[i] == word) return std::strtod(r.words[i + 1].c_str(), nullptr);
+  }
+  return 0;
+}
+
+bool has_word(const SsRow& r, const std::string& word) {
+  return std::find(r.words.begin(), r.words.end(), word) != r.words.end();
+}
+
+/// The TCP_INFO fields of a connected socket (not LISTEN, not TIME-WAIT), against ss's info line:
+/// every field ss prints for it, which ss omits only when it is zero.
+void expect_tcp_info_same_as_ss(const SocketEntry& e, const SsRow& r) {
+  const tether::TcpInfo& t = *e.tcp_info;
+  for (const char* key : {"mss", "cwnd", "rtt", "rto", "minrtt"}) {
+    EXPECT_TRUE(r.info.count(key)) << "ss prints no " << key << " for " << r.local;
+  }
+  EXPECT_EQ(counter(r, "mss"), std::to_string(t.send_mss));
+  EXPECT_EQ(counter(r, "cwnd"), std::to_string(t.send_cwnd));
+  EXPECT_EQ(counter(r, "bytes_sent"), std::to_string(t.bytes_sent));
+  EXPECT_EQ(counter(r, "bytes_acked"), std::to_string(t.bytes_acked));
+  EXPECT_EQ(counter(r, "bytes_received"), std::to_string(t.bytes_received));
+  EXPECT_EQ(counter(r, "lost"), std::to_string(t.lost));
+  const std::string retrans = counter(r, "retrans");  // "now/total"
+  EXPECT_EQ(retrans.substr(retrans.find('/') + 1), std::to_string(t.retransmits));
+  if (t.send_ssthresh < 0xFFFF) {
+    EXPECT_EQ(counter(r, "ssthresh"), std::to_string(t.send_ssthresh));
+  } else {
+    EXPECT_FALSE(r.info.count("ssthresh")) << "slow start: ss shows no ssthresh";
+  }
+  double rtt = 0, var = 0;
+  ASSERT_EQ(std::sscanf(counter(r, "rtt").c_str(), "%lf/%lf", &rtt, &var), 2);
+  EXPECT_NEAR(rtt, ms(t.rtt), 0.0005);
+  EXPECT_NEAR(var, ms(t.rtt_var), 0.0005);
+  EXPECT_NEAR(std::strtod(counter(r, "minrtt").c_str(), nullptr), ms(t.min_rtt), 0.0005);
+  EXPECT_NEAR(std::strtod(counter(r, "rto").c_str(), nullptr), ms(t.rto), 0.0005);
+  // ss -n prints rates in bits per second, without rounding.
+  EXPECT_EQ(value_after(r, "delivery_rate"), static_cast<double>(t.delivery_rate) * 8);
+  EXPECT_EQ(has_word(r, "app_limited"), t.delivery_rate_app_limited);
+  // The options of the handshake.
+  EXPECT_EQ(has_word(r, "ts"), t.timestamps);
+  EXPECT_EQ(has_word(r, "sack"), t.sack);
+  EXPECT_EQ(has_word(r, "ecn"), t.ecn);
+  if (t.window_scaling) {
+    EXPECT_EQ(counter(r, "wscale"), std::to_string(t.send_wscale) + "," + std::to_string(t.receive_wscale));
+  } else {
+    EXPECT_FALSE(r.info.count("wscale"));
+  }
+}
+
 /// Checks one socket: ours and ss's must agree on state, queues and the TCP_INFO fields ss shows.
 void expect_same_as_ss(const SocketEntry& e, const std::vector<SsRow>& rows) {
   const SsRow* r = find_ss(rows, e.local, e.peer);
@@ -96,26 +161,20 @@ void expect_same_as_ss(const SocketEntry& e, const std::vector<SsRow>& rows) {
   EXPECT_EQ(r->state, tether::tcp_state_name(e.state));
   EXPECT_EQ(r->recv_q, e.recv_q) << r->local;
   EXPECT_EQ(r->send_q, e.send_q) << r->local;
-  if (!e.tcp_info) return;
+  EXPECT_EQ(r->timer, tether::socket_timer_name(e.timer)) << r->local;
+  const auto state = static_cast<tether::TcpState>(e.state);
+  if (state == tether::TcpState::time_wait) {
+    EXPECT_FALSE(e.tcp_info.has_value()) << "a TIME-WAIT socket has no TCP_INFO";
+    EXPECT_TRUE(r->words.empty()) << "ss shows no TCP_INFO for TIME-WAIT either";
+    return;
+  }
+  ASSERT_TRUE(e.tcp_info.has_value()) << r->local;
   ASSERT_TRUE(r->info.count(e.congestion)) << "ss does not name congestion control " << e.congestion;
-  if (r->info.count("mss")) {
-    EXPECT_EQ(r->info.at("mss"), std::to_string(e.tcp_info->send_mss));
+  if (state == tether::TcpState::listen) {
+    EXPECT_EQ(counter(*r, "cwnd"), std::to_string(e.tcp_info->send_cwnd));
+    return;
   }
-  if (r->info.count("cwnd")) {
-    EXPECT_EQ(r->info.at("cwnd"), std::to_string(e.tcp_info->send_cwnd));
-  }
-  if (r->info.count("bytes_acked")) {
-    EXPECT_EQ(r->info.at("bytes_acked"), std::to_string(e.tcp_info->bytes_acked));
-  }
-  if (r->info.count("bytes_received")) {
-    EXPECT_EQ(r->info.at("bytes_received"), std::to_string(e.tcp_info->bytes_received));
-  }
-  if (r->info.count("rtt")) {
-    double rtt = 0, var = 0;
-    ASSERT_EQ(std::sscanf(r->info.at("rtt").c_str(), "%lf/%lf", &rtt, &var), 2);
-    EXPECT_NEAR(rtt, ms(e.tcp_info->rtt), 0.0005);
-    EXPECT_NEAR(var, ms(e.tcp_info->rtt_var), 0.0005);
-  }
+  expect_tcp_info_same_as_ss(e, *r);
 }
 
 TEST(SockDiag, listener_with_waiting_clients_shows_listen_and_its_accept_queue) {
@@ -215,6 +274,25 @@ TEST(SockDiag, side_that_closed_first_stays_in_time_wait_without_an_inode) {
   EXPECT_GT(c->timer_expires, 0ms);
   EXPECT_EQ(find(ours, server_ep, client_ep), nullptr) << "the passive side is gone";
   expect_same_as_ss(*c, ss_rows(server_ep.port()));
+}
+
+TEST(SockDiag, keepalive_timer_is_reported_as_ss_reports_it) {
+  auto pair = tether::testing::connected_pair();
+  const int on = 1;
+  ASSERT_EQ(::setsockopt(pair.client.socket().fd(), SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on), 0);
+  const Endpoint server_ep = *pair.server.local_endpoint();
+  const Endpoint client_ep = *pair.client.local_endpoint();
+  auto ours = tcp_sockets_on(server_ep.port());
+  const SocketEntry* c = find(ours, client_ep, server_ep);
+  const SocketEntry* s = find(ours, server_ep, client_ep);
+  ASSERT_NE(c, nullptr);
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(c->timer, tether::SocketTimer::keepalive);
+  EXPECT_GT(c->timer_expires, 0ms);
+  EXPECT_EQ(s->timer, tether::SocketTimer::none);
+  auto rows = ss_rows(server_ep.port());
+  expect_same_as_ss(*c, rows);
+  expect_same_as_ss(*s, rows);
 }
 
 TEST(SockDiag, udp_and_unix_sockets_are_listed_with_their_names) {

@@ -4,11 +4,15 @@
 #include "top_view.hpp"
 #include "trace_ladder.hpp"
 
+#include <tether/tcp.hpp>
+
 #include <gtest/gtest.h>
 
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
+
+#include <unistd.h>
 
 namespace {
 
@@ -181,6 +185,43 @@ TEST(TraceLadder, handshake_data_and_close_draw_the_golden_ladder) {
   }
   EXPECT_TRUE(done) << "the last ACK of the close ends the connection";
   expect_golden("trace_ladder.txt", out);
+}
+
+TEST(TraceLadder, absolute_numbers_replace_the_relative_ones) {
+  using namespace tether;
+  const std::uint32_t c = 1000000, s = 4000000000U;
+  cli::Ladder ladder(5000);
+  const auto syn = ladder.describe(seg(true, tcp_syn, c, 0), 0);
+  const auto syn_ack = ladder.describe(seg(false, tcp_syn | tcp_ack, s, c + 1), 0.1);
+  EXPECT_NE(cli::draw_step(syn, false).find("SYN seq=0 (ISN 1000000)"), std::string::npos);
+  EXPECT_NE(cli::draw_step(syn, true).find("SYN seq=1000000 "), std::string::npos) << cli::draw_step(syn, true);
+  EXPECT_NE(cli::draw_step(syn_ack, true).find("seq=4000000000 ack=1000001"), std::string::npos)
+      << cli::draw_step(syn_ack, true);
+  EXPECT_EQ(cli::draw_step(syn_ack, true).find("(ISN"), std::string::npos);
+}
+
+}  // namespace
+
+namespace {
+
+// The owner (pid, name) comes from /proc only for the rows a filter keeps: the snapshot's owner
+// map holds no inode outside its rows, and our own listener's row names this process.
+TEST(SsSnapshot, owners_are_resolved_only_for_the_rows_shown) {
+  auto listener = tether::TcpListener::bind(Endpoint::ipv4_loopback(0));
+  ASSERT_TRUE(listener);
+  tether::cli::SsFilter filter;
+  filter.tcp = true;
+  filter.port = listener->local_endpoint()->port();
+  auto snap = tether::cli::take_snapshot(filter, true);
+  ASSERT_TRUE(snap);
+  ASSERT_EQ(snap->sockets.size(), 1U);
+  ASSERT_EQ(snap->owners.size(), 1U);
+  const auto& owner = snap->owners.at(snap->sockets[0].inode);
+  EXPECT_EQ(owner.pid, ::getpid());
+  EXPECT_EQ(owner.name, "top_frame_test");
+  auto no_owners = tether::cli::take_snapshot(filter, false);
+  ASSERT_TRUE(no_owners);
+  EXPECT_TRUE(no_owners->owners.empty());
 }
 
 }  // namespace

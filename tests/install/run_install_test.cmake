@@ -1,10 +1,16 @@
 # Script mode: install, configure the consumer, build it, run it.
 include(${CMAKE_CURRENT_LIST_DIR}/install_prefix.cmake)
-foreach(f include/tether/tether.hpp bin/tether)
+# make install: the tool, headers, and the tool's man pages and completions (bash, zsh).
+foreach(f include/tether/tether.hpp bin/tether share/man/man1/tether.1 share/man/man1/tether-ss.1
+          share/man/man1/tether-trace.1 share/bash-completion/completions/tether share/zsh/vendor-completions/_tether)
   if(NOT EXISTS "${prefix}/${f}")
     message(FATAL_ERROR "installed tree lacks ${f}")
   endif()
 endforeach()
+file(GLOB_RECURSE pc "${prefix}/*/pkgconfig/tether.pc")
+if(NOT pc)
+  message(FATAL_ERROR "installed tree lacks pkgconfig/tether.pc")
+endif()
 execute_process(COMMAND ${CMAKE_COMMAND} -S "${CONSUMER_SRC}" -B "${WORK_DIR}/build" -G "${GENERATOR}"
                         "-DCMAKE_PREFIX_PATH=${prefix}" "-DTETHER_TARGET=${LINK_TARGET}"
                         "-DCMAKE_CXX_FLAGS=${CXX_FLAGS}"         # a sanitizer build needs its runtime

@@ -225,9 +225,8 @@ int run_connect(ConnectArgs& a) {
   check_trace_applies(!c.udp && !c.is_unix(), "needs a TCP connection (not -u or --unix)");
   check_tls_flags(!c.udp, "needs a stream (not -u)");
   check_trace_applies(!tls_flags().tls, "does not apply to --tls");
-  if (tls_flags().tls && (a.probe || a.proxy.requested() || c.quit_s >= 0 || c.crlf)) {
-    throw UsageError("--tls does not combine with -z, --proxy, -q or -C yet");
-  }
+  // -z opens no session: a TLS probe would be a different tool (openssl s_client).
+  if (tls_flags().tls && a.probe) throw UsageError("--tls does not combine with -z (a probe sends nothing)");
   if (a.probe) {
     if (a.proxy.requested()) throw UsageError("-z probes directly (not with --proxy)");
     return probe_ports(a.host, a.port, c, log);

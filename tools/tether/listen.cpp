@@ -134,11 +134,7 @@ int serve_stream(const ListenSettings& s) {
     auto& stream = accepted->stream;
     const auto local = stream.local_endpoint();
     emit_endpoints(s.log, "accepted", s.proto(), local, accepted->peer);
-    if (tls_flags().tls) {
-      const int rc = tls_serve_session(std::move(stream), accepted->peer, s);
-      if (!s.keep_open) return rc;
-      continue;
-    }
+    if (tls_flags().tls) return tls_serve_session(std::move(stream), accepted->peer, s);
     StreamRelayOptions ro;
     ro.idle_timeout = s.keep.idle_timeout;
     ro.quit_after_eof = s.common.quit_after_eof();
@@ -276,9 +272,6 @@ int run_listen(ListenArgs& a) {
   if ((!relay || (s.keep_open && !s.common.udp)) && (s.common.quit_s >= 0 || s.common.crlf)) {
     throw UsageError("-q and -C apply to the one-client stdin relay, not to -k, a serving mode or --exec");
   }
-  if (tls_flags().tls && (a.exec.requested() || s.common.quit_s >= 0 || s.common.crlf)) {
-    throw UsageError("--tls does not combine with --exec, -q or -C yet");
-  }
   for (std::size_t i = 0; i < modes.size(); ++i) {
     sockperf = sockperf || (a.mode_flags[i]->count() > 0 && std::string_view(modes[i].flag) == "--sockperf");
   }
@@ -305,8 +298,8 @@ int run_listen(ListenArgs& a) {
   }
   if (a.exec.requested()) return serve_exec(s, a.exec);
   if (s.common.udp) return serve_datagrams(s);
-  // -k with --tls serves its clients one after another (the concurrent -k relay is plain only).
-  return s.keep_open && !tls_flags().tls ? serve_stream_concurrently(s) : serve_stream(s);
+  if (s.keep_open) return tls_flags().tls ? serve_tls_concurrently(s) : serve_stream_concurrently(s);
+  return serve_stream(s);
 }
 
 }  // namespace

@@ -57,6 +57,7 @@ Result<UdpSocket> open_datagram_socket(const ListenSettings& settings);
 
 /// listen -k over streams: every client at once, stdin to all, each one's bytes to stdout.
 int serve_stream_concurrently(const ListenSettings& settings);  // listen_keep.cpp
+int serve_tls_concurrently(const ListenSettings& settings);     // listen_keep_tls.cpp (--tls -k)
 
 /// A serving mode of `tether listen`.
 struct ListenMode {

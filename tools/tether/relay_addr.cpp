@@ -28,6 +28,9 @@ const char* RelayAddress::proto() const noexcept {
       return "exec";
     case AddrKind::proxy:
       return "proxy";
+    case AddrKind::tls:
+    case AddrKind::tls_listen:
+      return "tls";
   }
   return "?";
 }
@@ -134,11 +137,15 @@ RelayAddress parse_relay_address(std::string_view text) {
       bad(text, "expected PROXY:PPORT:HOST:PORT");
     }
     port_or_usage(a.port, "port");
-  } else if (kind == "tls" || kind == "tls-listen" || kind == "ssl" || kind == "ssl-l" ||
-             kind == "openssl" || kind == "openssl-listen") {
-    bad(text, "tls addresses are not supported yet (they need the TLS layer)");
+  } else if (kind == "tls" || kind == "ssl" || kind == "openssl" || kind == "openssl-connect") {
+    a.kind = AddrKind::tls;
+    host_port_or_bad(text, rest, a, false);
+  } else if (kind == "tls-listen" || kind == "tls-l" || kind == "ssl-l" || kind == "ssl-listen" ||
+             kind == "openssl-listen") {
+    a.kind = AddrKind::tls_listen;
+    host_port_or_bad(text, rest, a, true);
   } else {
-    bad(text, "unknown kind (tcp, tcp-listen, udp, udp-listen, unix, unix-listen, stdio, exec, sh, socks5, socks4, http-proxy)");
+    bad(text, "unknown kind (tcp, tcp-listen, udp, udp-listen, unix, unix-listen, tls, tls-listen, stdio, exec, sh, socks5, socks4, http-proxy)");
   }
   return a;
 }

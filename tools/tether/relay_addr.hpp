@@ -5,8 +5,9 @@
 //   unix:PATH                unix-listen:PATH           (@NAME: a Linux abstract name)
 //   stdio (or -)             exec:CMD (words, no shell)  sh:CMD (/bin/sh -c CMD)
 //   socks5:PROXY:PPORT:HOST:PORT   socks4:...   http-proxy:...   (a stream through a proxy)
-// The kind is case-insensitive (TCP-LISTEN works as in socat). tls: and tls-listen: are refused
-// for now (exit 2): they need the TLS layer.
+//   tls:HOST:PORT            tls-listen:[ADDR:]PORT     (ssl:, openssl:, ssl-l:, openssl-listen:)
+// The kind is case-insensitive (TCP-LISTEN works as in socat). The TLS options (--ca, --cert...)
+// are flags of `tether relay` (relay_tls.hpp), shared by the one tls: and tls-listen: address.
 #pragma once
 
 #include <tether/endpoint.hpp>
@@ -18,14 +19,14 @@
 namespace tether::cli {
 
 enum class AddrKind : std::uint8_t {
-  tcp, tcp_listen, udp, udp_listen, unix_connect, unix_listen, stdio, exec, proxy
+  tcp, tcp_listen, udp, udp_listen, unix_connect, unix_listen, stdio, exec, proxy, tls, tls_listen
 };
 
 struct RelayAddress {
   AddrKind kind = AddrKind::stdio;
   std::string text;        ///< as given, for messages
-  std::string host;        ///< tcp/udp: host (listen: may be empty); proxy: the target host
-  std::string port;        ///< tcp/udp: port; proxy: the target port
+  std::string host;        ///< tcp/udp/tls: host (listen: may be empty); proxy: the target host
+  std::string port;        ///< tcp/udp/tls: port; proxy: the target port
   Endpoint unix_endpoint;  ///< unix, unix-listen
   std::string command;     ///< exec / sh
   bool shell = false;      ///< sh:CMD
@@ -35,10 +36,10 @@ struct RelayAddress {
 
   bool listening() const noexcept {
     return kind == AddrKind::tcp_listen || kind == AddrKind::udp_listen ||
-           kind == AddrKind::unix_listen;
+           kind == AddrKind::unix_listen || kind == AddrKind::tls_listen;
   }
   bool datagram() const noexcept { return kind == AddrKind::udp || kind == AddrKind::udp_listen; }
-  /// "tcp", "udp", "unix", "stdio", "exec" or "proxy": the protocol named in events.
+  /// "tcp", "udp", "unix", "stdio", "exec", "proxy" or "tls": the protocol named in events.
   const char* proto() const noexcept;
 };
 

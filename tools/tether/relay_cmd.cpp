@@ -3,6 +3,7 @@
 
 #include "commands.hpp"
 #include "options.hpp"
+#include "relay_tls.hpp"
 
 #include <fmt/format.h>
 
@@ -25,6 +26,7 @@ struct RelayArgs {
   CLI::Option* proxy_auth = nullptr;
   CLI::Option* proxy_dns = nullptr;
   CLI::Option* connect_timeout = nullptr;
+  CLI::Option* no_splice = nullptr;
 };
 
 void refuse_if(CLI::Option* flag, bool applies, std::string_view why) {
@@ -39,9 +41,12 @@ int run_relay(RelayArgs& args) {
   s.flags = args.flags;
   s.log = EventLog(s.flags.json ? EventFormat::json : s.flags.verbose ? EventFormat::text : EventFormat::none);
   if (s.a.listening() && s.b.listening()) throw UsageError("both addresses listen: one side must connect");
-  if (s.b.listening() || (s.b.kind == AddrKind::stdio && s.a.kind != AddrKind::stdio)) std::swap(s.a, s.b);
+  if (s.b.listening() || (s.b.kind == AddrKind::stdio && s.a.kind != AddrKind::stdio && !s.a.listening())) {
+    std::swap(s.a, s.b);
+  }
   // Now: A is the listener if there is one, else stdio if there is one.
-  const bool stream_server = s.a.kind == AddrKind::tcp_listen || s.a.kind == AddrKind::unix_listen;
+  const bool stream_server = s.a.kind == AddrKind::tcp_listen || s.a.kind == AddrKind::unix_listen ||
+                             s.a.kind == AddrKind::tls_listen;
   const bool stdio = s.a.kind == AddrKind::stdio || s.b.kind == AddrKind::stdio;
   const bool udp_server = s.a.kind == AddrKind::udp_listen;
   if (s.a.kind == AddrKind::stdio && s.b.kind == AddrKind::stdio) throw UsageError("stdio to stdio: nothing to relay");
@@ -55,21 +60,24 @@ int run_relay(RelayArgs& args) {
   const bool many = (stream_server && s.b.kind != AddrKind::stdio) || udp_server;
   refuse_if(args.threads, stream_server && !stdio, "applies to a stream listener relaying to a connecting side");
   refuse_if(args.drain, stream_server && !stdio, "applies to a stream listener relaying to a connecting side");
+  refuse_if(args.no_splice, !stdio && !udp_server, "applies to a relay between two stream sockets");
   refuse_if(args.max_conns, many, "applies to a listening side that serves many clients");
   refuse_if(args.allow, many, "applies to a listening side that serves many clients");
   refuse_if(args.deny, many, "applies to a listening side that serves many clients");
   refuse_if(args.proxy_protocol, stream_server && !stdio && s.b.kind != AddrKind::exec,
-            "applies to a stream listener relaying to tcp:, unix: or a proxy");
-  const bool proxied = s.a.kind == AddrKind::proxy || s.b.kind == AddrKind::proxy;
-  refuse_if(args.proxy_auth, proxied, "applies to socks5:, socks4: and http-proxy: addresses");
-  refuse_if(args.proxy_dns, proxied, "applies to socks5:, socks4: and http-proxy: addresses");
+            "applies to a stream listener relaying to tcp:, unix:, tls: or a proxy");
+  const bool proxied = s.a.kind == AddrKind::proxy || s.b.kind == AddrKind::proxy || !s.flags.tls_proxy.empty();
+  refuse_if(args.proxy_auth, proxied, "applies to socks5:, socks4:, http-proxy: addresses and --tls-proxy");
+  refuse_if(args.proxy_dns, proxied, "applies to socks5:, socks4:, http-proxy: addresses and --tls-proxy");
   auto connects = [](const RelayAddress& x) {
-    return x.kind == AddrKind::tcp || x.kind == AddrKind::unix_connect || x.kind == AddrKind::proxy;
+    return x.kind == AddrKind::tcp || x.kind == AddrKind::unix_connect || x.kind == AddrKind::proxy ||
+           x.kind == AddrKind::tls;
   };
-  refuse_if(args.connect_timeout, connects(s.a) || connects(s.b), "applies to a tcp:, unix: or proxy address");
+  refuse_if(args.connect_timeout, connects(s.a) || connects(s.b), "applies to a tcp:, unix:, tls: or proxy address");
   if (!s.flags.proxy_auth.empty() && s.flags.proxy_auth.find(':') == std::string::npos) {
     throw UsageError("--proxy-auth expects USER:PASS");
   }
+  if (!prepare_relay_tls(s)) return exit_failure;
   if (stdio) return relay_stdio(s);
   if (udp_server) return relay_udp(s);
   if (stream_server) return relay_serve_streams(s);
@@ -84,10 +92,15 @@ void add_relay_command(CLI::App& app) {
   cmd->footer(
       "Addresses: tcp:HOST:PORT, tcp-listen:[ADDR:]PORT, udp:HOST:PORT, udp-listen:[ADDR:]PORT,\n"
       "unix:PATH, unix-listen:PATH (@NAME: abstract), stdio (or -), exec:CMD, sh:CMD,\n"
-      "socks5:PROXY:PPORT:HOST:PORT, socks4:..., http-proxy:... (tls: is not supported yet).\n"
+      "socks5:PROXY:PPORT:HOST:PORT, socks4:..., http-proxy:..., tls:HOST:PORT, tls-listen:[ADDR:]PORT.\n"
+      "TLS: tls: verifies the server (system store or --ca; name HOST or --sni), -k skips, --tls-pin\n"
+      "trusts one certificate; tls-listen: serves --cert/--key or an ephemeral certificate whose\n"
+      "SHA-256 is printed, --client-ca requires client certificates. --cert/--key go to tls-listen:\n"
+      "when there is one, else to tls: as a client certificate.\n"
       "A stream listener serves many clients at once (one flow each, never a fork); udp-listen\n"
       "keeps one upstream socket per client. Both directions run at once; end of stream on one\n"
       "side becomes shutdown(write) on the other. SIGUSR1 prints the live counters.\n"
+      "Between two sockets the bytes move by splice(2), never through user space (--no-splice).\n"
       "Events (-v, --json): one \"flow\" per client with both ends, bytes each way, duration and\n"
       "who closed first (a: the listening or first side, b: the other); \"summary\" at the end.\n"
       "Exit status: 0 clean end, 1 network error, 2 bad usage.");
@@ -120,6 +133,22 @@ void add_relay_command(CLI::App& app) {
   args->proxy_dns = cmd->add_option("--proxy-dns", f.proxy_dns, "Who resolves the target: remote (default) or local")
                         ->check(CLI::IsMember({"local", "remote"}))
                         ->type_name("WHERE");
+  args->no_splice = cmd->add_flag("--no-splice", f.no_splice,
+                                  "Copy through user space instead of splice(2) (also TETHER_RELAY_SPLICE=0)");
+  cmd->add_option("--ca", f.ca, "tls: trust the CAs in FILE (PEM) instead of the system store")->type_name("FILE");
+  cmd->add_option("--cert", f.cert, "tls-listen: certificate (else tls: client certificate), PEM")->type_name("FILE");
+  cmd->add_option("--key", f.key, "The private key of --cert (PEM)")->type_name("FILE");
+  cmd->add_option("--sni", f.sni, "tls: server name to send and verify (default: HOST)")->type_name("NAME");
+  cmd->add_option("--alpn", f.alpn, "tls:/tls-listen: ALPN protocols, comma-separated")->type_name("LIST");
+  cmd->add_option("--tls-pin", f.pin, "tls: trust exactly the certificate with this SHA-256")->type_name("sha256:HEX");
+  cmd->add_flag("-k,--insecure", f.insecure, "tls: do not verify the server's certificate");
+  cmd->add_option("--client-ca", f.client_ca, "tls-listen: require client certificates signed by these CAs")
+      ->type_name("FILE");
+  cmd->add_option("--tls-proxy", f.tls_proxy, "tls: connects through the proxy at HOST:PORT (TLS end to end)")
+      ->type_name("HOST:PORT");
+  cmd->add_option("--tls-proxy-type", f.tls_proxy_type, "socks5 (default), socks4 or http, for --tls-proxy")
+      ->check(CLI::IsMember({"socks5", "socks4", "http"}))
+      ->type_name("TYPE");
   cmd->add_flag("-v,--verbose", f.verbose, "Print events on stderr");
   cmd->add_flag("--json", f.json, "Print events as JSON lines on stderr");
   cmd->callback([args] { finish(run_relay(*args)); });

@@ -2,7 +2,7 @@
 // the side a flow connects to.
 //
 // Modes (relay_cmd.cpp picks one from the two addresses; a listening side is always side A):
-//   - a stream listener (tcp-listen, unix-listen) with a connecting side: tether::Server, one flow
+//   - a stream listener (tcp-listen, unix-listen, tls-listen) with a connecting side: tether::Server, one flow
 //     per client on --threads loops (relay_serve.cpp);
 //   - udp-listen with udp: a session table per client (relay_udp.cpp);
 //   - stdio with anything, or a listener with stdio: one flow, the synchronous relay of
@@ -18,6 +18,7 @@
 #include <tether/cidr.hpp>
 #include <tether/event_loop.hpp>
 #include <tether/tcp.hpp>
+#include <tether/tls.hpp>
 
 #include <chrono>
 #include <cstddef>
@@ -38,8 +39,14 @@ struct RelayFlags {
   std::string proxy_protocol;  ///< "", "v1" or "v2"
   std::string proxy_auth;      ///< USER:PASS for socks5:/http-proxy: addresses
   std::string proxy_dns = "remote";
+  // TLS (relay_tls.hpp): for the tls: and tls-listen: addresses.
+  std::string ca, cert, key, sni, alpn, pin, client_ca;
+  bool insecure = false;
+  std::string tls_proxy;                 ///< --tls-proxy HOST:PORT: tls: connects through it
+  std::string tls_proxy_type = "socks5";  ///< --tls-proxy-type socks5|socks4|http
   bool verbose = false;
   bool json = false;
+  bool no_splice = false;  ///< --no-splice: copy through user space (also TETHER_RELAY_SPLICE=0)
 };
 
 struct RelaySettings {
@@ -47,12 +54,16 @@ struct RelaySettings {
   RelayAddress b;
   RelayFlags flags;
   EventLog log;
+  std::optional<TlsContext> tls_client;  ///< for a tls: address (prepare_relay_tls)
+  std::optional<TlsContext> tls_server;  ///< for tls-listen:
 
   std::optional<std::chrono::milliseconds> idle() const;
   std::chrono::milliseconds connect_timeout() const;
+  /// Stream flows between two sockets go by splice(2) (relay_flow.hpp).
+  bool splice() const { return !flags.no_splice && splice_allowed_by_env(); }
 };
 
-/// Opens side `b` (tcp, unix, exec, proxy) on `loop`. `peer`/`local` are the client's, for an
+/// Opens side `b` (tcp, unix, exec, proxy; relay_tls.hpp's open_side adds tls) on `loop`. `peer`/`local` are the client's, for an
 /// exec child's environment (may be empty).
 Task<Result<AsyncTcpStream>> open_async(EventLoop& loop, const RelaySettings& s, const RelayAddress& b,
                                         const Endpoint& peer, const Endpoint& local);

@@ -54,6 +54,12 @@ void StreamSide::stop_reading() { ::shutdown(stream_->socket().fd(), SHUT_RD); }
 
 void StreamSide::abort() { stream_->close(); }
 
+int StreamSide::splice_fd() noexcept { return stream_->is_open() ? stream_->socket().fd() : -1; }
+
+detail::WaitOp StreamSide::wait_ready(bool writable) noexcept {
+  return writable ? stream_->wait_writable() : stream_->wait_readable();
+}
+
 // ---- ConnectionSide ----
 
 Task<Result<std::span<const std::byte>>> ConnectionSide::read() { co_return co_await conn_->read(); }
@@ -73,6 +79,17 @@ void ConnectionSide::stop_reading() { ::shutdown(conn_->socket().fd(), SHUT_RD);
 
 void ConnectionSide::abort() { conn_->close(); }
 
+int ConnectionSide::splice_fd() noexcept {
+  // A TLS connection (ServerOptions::tls) carries records on its socket: only copying sees plaintext.
+  return conn_->is_open() && !conn_->is_tls() && conn_->buffered() == 0 ? conn_->socket().fd() : -1;
+}
+
+detail::WaitOp ConnectionSide::wait_ready(bool writable) noexcept {
+  return writable ? conn_->wait_writable() : conn_->wait_readable();
+}
+
+void ConnectionSide::note_moved(std::size_t in, std::size_t out) noexcept { conn_->note_moved(in, out); }
+
 // ---- the flow ----
 
 RelayCounters& relay_counters() {
@@ -80,10 +97,11 @@ RelayCounters& relay_counters() {
   return counters;
 }
 
-namespace {
-
-Task<void> pump(FlowSide& from, FlowSide& to, FlowEnd from_end, std::uint64_t& bytes,
-                std::atomic<std::uint64_t>& total, FlowStats& stats) {
+Task<void> copy_direction(Direction d) {
+  FlowSide& from = d.from;
+  FlowSide& to = d.to;
+  FlowStats& stats = d.stats;
+  stats.copied = true;
   auto fail_both = [&](std::error_code ec) {
     if (!stats.error && !closed_or_cancelled(ec)) stats.error = ec;
     from.abort();
@@ -93,23 +111,30 @@ Task<void> pump(FlowSide& from, FlowSide& to, FlowEnd from_end, std::uint64_t& b
     auto data = co_await from.read();
     if (!data) co_return fail_both(data.error());
     if (data->empty()) {
-      if (stats.closed_first == FlowEnd::none) stats.closed_first = from_end;
+      if (stats.closed_first == FlowEnd::none) stats.closed_first = d.from_end;
       co_await to.shutdown_write();
       if (from.ends_flow) to.stop_reading();
       co_return;
     }
     const std::size_t n = data->size();
     if (auto st = co_await to.write(*data); !st) co_return fail_both(st.error());
-    bytes += n;
-    total.fetch_add(n, std::memory_order_relaxed);
+    d.bytes += n;
+    d.total.fetch_add(n, std::memory_order_relaxed);
     stats.last_activity = std::chrono::steady_clock::now();
   }
 }
 
-Task<void> both_ways(FlowSide& a, FlowSide& b, FlowStats& stats) {
+namespace {
+
+Task<void> both_ways(FlowSide& a, FlowSide& b, FlowStats& stats, bool splice) {
   auto& c = relay_counters();
-  co_await when_all(pump(a, b, FlowEnd::a, stats.a_to_b, c.a_to_b, stats),
-                    pump(b, a, FlowEnd::b, stats.b_to_a, c.b_to_a, stats));
+  Direction ab{a, b, FlowEnd::a, stats.a_to_b, c.a_to_b, stats};
+  Direction ba{b, a, FlowEnd::b, stats.b_to_a, c.b_to_a, stats};
+  if (splice && a.splice_fd() >= 0 && b.splice_fd() >= 0) {
+    co_await when_all(splice_direction(ab), splice_direction(ba));
+  } else {
+    co_await when_all(copy_direction(ab), copy_direction(ba));
+  }
 }
 
 Task<void> watchdog(FlowSide& a, FlowSide& b, FlowStats& stats, std::chrono::milliseconds idle) {
@@ -127,14 +152,14 @@ Task<void> watchdog(FlowSide& a, FlowSide& b, FlowStats& stats, std::chrono::mil
 }  // namespace
 
 Task<void> run_flow(FlowSide& a, FlowSide& b, FlowStats& stats,
-                    std::optional<std::chrono::milliseconds> idle) {
+                    std::optional<std::chrono::milliseconds> idle, bool splice) {
   auto& c = relay_counters();
   c.flows.fetch_add(1, std::memory_order_relaxed);
   c.active.fetch_add(1, std::memory_order_relaxed);
   if (idle) {
-    (void)co_await when_any(both_ways(a, b, stats), watchdog(a, b, stats, *idle));
+    (void)co_await when_any(both_ways(a, b, stats, splice), watchdog(a, b, stats, *idle));
   } else {
-    co_await both_ways(a, b, stats);
+    co_await both_ways(a, b, stats, splice);
   }
   if (stats.error || stats.idle_timed_out) c.failed.fetch_add(1, std::memory_order_relaxed);
   c.active.fetch_sub(1, std::memory_order_relaxed);
@@ -153,6 +178,7 @@ void emit_flow(const EventLog& log, const FlowEnds& ends, const FlowStats& stats
   e.add("bytes_b_to_a", stats.b_to_a);
   e.add("duration_s", std::chrono::duration<double>(std::chrono::steady_clock::now() - stats.start).count());
   e.add("closed_first", stats.closed_first == FlowEnd::a ? "a" : stats.closed_first == FlowEnd::b ? "b" : "none");
+  e.add("path", stats.spliced ? (stats.copied ? "mixed" : "splice") : "copy");
   if (stats.idle_timed_out) e.add("error", "idle timeout");
   else if (stats.error) e.add("error", describe(stats.error));
   log.emit(e);

@@ -13,6 +13,11 @@
 //   - a side with ends_flow (an exec child) ends the flow when it closes: its peer is flushed,
 //     shut down for writing and no longer read;
 //   - idle: with a timeout, a flow in which no byte moved for that long is closed.
+// With `splice` (tether relay's default between two plain sockets, relay_splice.cpp) the bytes
+// never enter user space: each direction moves socket -> pipe -> socket with splice(2)
+// (SPLICE_F_MOVE | SPLICE_F_NONBLOCK), waiting on the loop for readiness after EAGAIN, with the
+// same half-close, backpressure (a pipe's worth in flight), idle and counting rules; a direction
+// whose splice says EINVAL goes on by copying. --no-splice or TETHER_RELAY_SPLICE=0 copies.
 // FlowStats counts both directions, the duration and who closed first; RelayCounters sums every
 // flow of the process (for SIGUSR1 and the summary), from any thread.
 #pragma once
@@ -47,6 +52,13 @@ class FlowSide {
   /// Ends everything at once (pending operations fail).
   virtual void abort() = 0;
   bool ends_flow = false;  ///< its end of stream ends the whole flow (exec children)
+
+  /// For splice(2): the socket's fd, or -1 when this side can only copy.
+  virtual int splice_fd() noexcept { return -1; }
+  /// After a splice on splice_fd() said EAGAIN: waits until the socket is ready again.
+  virtual detail::WaitOp wait_ready(bool writable) noexcept { return {nullptr, nullptr, writable, Deadline()}; }
+  /// Bytes a splice moved from (in) or to (out) this side: activity for the idle timeout.
+  virtual void note_moved(std::size_t /*in*/, std::size_t /*out*/) noexcept {}
 };
 
 class StreamSide final : public FlowSide {
@@ -57,6 +69,8 @@ class StreamSide final : public FlowSide {
   Task<void> shutdown_write() override;
   void stop_reading() override;
   void abort() override;
+  int splice_fd() noexcept override;
+  detail::WaitOp wait_ready(bool writable) noexcept override;
 
  private:
   AsyncTcpStream* stream_;
@@ -71,6 +85,9 @@ class ConnectionSide final : public FlowSide {
   Task<void> shutdown_write() override;
   void stop_reading() override;
   void abort() override;
+  int splice_fd() noexcept override;
+  detail::WaitOp wait_ready(bool writable) noexcept override;
+  void note_moved(std::size_t in, std::size_t out) noexcept override;
 
  private:
   Connection* conn_;
@@ -83,6 +100,8 @@ struct FlowStats {
   std::uint64_t b_to_a = 0;
   FlowEnd closed_first = FlowEnd::none;
   bool idle_timed_out = false;
+  bool spliced = false;  ///< a direction moved its bytes with splice(2)
+  bool copied = false;   ///< a direction copied through user space
   std::error_code error;
   std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
   std::chrono::steady_clock::time_point last_activity = start;
@@ -98,12 +117,29 @@ struct RelayCounters {
 };
 RelayCounters& relay_counters();
 
-/// Relays until both directions ended (or an error, or the idle timeout).
+/// Relays until both directions ended (or an error, or the idle timeout). `splice`: by splice(2)
+/// when both sides have a splice_fd() (see above), else by copying.
 Task<void> run_flow(FlowSide& a, FlowSide& b, FlowStats& stats,
-                    std::optional<std::chrono::milliseconds> idle);
+                    std::optional<std::chrono::milliseconds> idle, bool splice = false);
+
+/// One direction of a flow: relay_flow.cpp copies, relay_splice.cpp splices (and copies after
+/// EINVAL).
+struct Direction {
+  FlowSide& from;
+  FlowSide& to;
+  FlowEnd from_end;
+  std::uint64_t& bytes;
+  std::atomic<std::uint64_t>& total;
+  FlowStats& stats;
+};
+Task<void> copy_direction(Direction d);
+Task<void> splice_direction(Direction d);
+
+/// False when TETHER_RELAY_SPLICE=0 is in the environment.
+bool splice_allowed_by_env() noexcept;
 
 /// The "flow" event: both 5-tuples ("a_peer", "a_local", "b_local", "b_peer"), bytes each way,
-/// duration, who closed first, the error if any.
+/// duration, who closed first, "path" ("splice", "copy" or "mixed"), the error if any.
 struct FlowEnds {
   std::string a_proto, a_peer, a_local, b_proto, b_local, b_peer;
 };

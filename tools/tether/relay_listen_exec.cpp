@@ -4,6 +4,7 @@
 #include "relay_exec.hpp"
 #include "relay_flow.hpp"
 #include "serve_modes.hpp"
+#include "tls_options.hpp"
 #include "unix_cleanup.hpp"
 
 #include <tether/server.hpp>
@@ -82,6 +83,7 @@ int serve_exec(const ListenSettings& s, const ExecListenArgs& args) {
   o.low_watermark = 256 * 1024;
   o.max_buffered = 4 * 1024 * 1024;
   if (s.log.enabled()) o.on_event = [&s](const ServerEvent& ev) { emit_server_event(s, ev); };
+  install_tls(o, s);  // --tls: each client's handshake, then its child reads plaintext
   SignalThread signals(s.log);
   Server server(std::move(o));
   auto where = server.listen();

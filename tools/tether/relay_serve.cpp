@@ -2,6 +2,7 @@
 // connecting sides (one flow on one loop) (relay_cmd.hpp).
 #include "relay_cmd.hpp"
 #include "options.hpp"
+#include "relay_tls.hpp"
 #include "unix_cleanup.hpp"
 
 #include <tether/server.hpp>
@@ -38,6 +39,11 @@ void emit_server_event(const RelaySettings& s, const ServerEvent& ev) {
     e.add("peer", ev.peer);
     e.add("reason", ev.reason);
     s.log.emit(e);
+  } else if (ev.kind == K::closed && ev.reason == "handshake") {
+    Event e("handshake_failed");  // a tls-listen client whose handshake failed
+    e.add("peer", ev.peer);
+    e.add("error", describe(ev.error));
+    s.log.emit(e);
   } else if (ev.kind == K::accept_error) {
     Event e("accept_error");
     e.add("error", describe(ev.error));
@@ -45,17 +51,21 @@ void emit_server_event(const RelaySettings& s, const ServerEvent& ev) {
   }
 }
 
-/// One client: open side B, write the PROXY header, relay both ways, report the flow.
-Task<void> serve_client(Connection& c, const RelaySettings& s) {
+/// One client: open side B (the PROXY header first), relay both ways, report the flow.
+Task<void> serve_client(Connection& c, const RelaySettings& s, const Endpoint& bound) {
   FlowStats stats;
   FlowEnds ends;
   const Endpoint peer = c.peer();
-  const Endpoint local = c.socket().local_endpoint().value_or(Endpoint());
+  // tls-listen: the Connection is the bridge's socket pair; the client reached the bound address.
+  const Endpoint local =
+      s.a.kind == AddrKind::tls_listen ? bound : c.socket().local_endpoint().value_or(Endpoint());
   ends.a_proto = s.a.proto();
   ends.a_peer = peer.to_string();
   ends.a_local = local.to_string();
   ends.b_proto = s.b.proto();
-  auto up = co_await open_async(c.loop(), s, s.b, peer, local);
+  std::string header;
+  if (!s.flags.proxy_protocol.empty()) header = proxy_protocol_header(s.flags.proxy_protocol, peer, local);
+  auto up = co_await open_side(c.loop(), s, s.b, peer, local, std::move(header));
   if (!up) {
     stats.error = up.error();
     relay_counters().flows.fetch_add(1, std::memory_order_relaxed);
@@ -64,19 +74,13 @@ Task<void> serve_client(Connection& c, const RelaySettings& s) {
     emit_flow(s.log, ends, stats);
     co_return;
   }
-  ends.b_local = endpoint_text(up->local_endpoint());
-  ends.b_peer = s.b.kind == AddrKind::exec ? s.b.text : endpoint_text(up->peer_endpoint());
-  if (!s.flags.proxy_protocol.empty()) {
-    const std::string header = proxy_protocol_header(s.flags.proxy_protocol, peer, local);
-    if (auto w = co_await up->write_all(header); !w) stats.error = w.error();
-  }
-  if (!stats.error) {
-    ConnectionSide as(c);
-    StreamSide bs(*up);
-    bs.ends_flow = s.b.kind == AddrKind::exec;
-    co_await run_flow(as, bs, stats, std::nullopt);  // the server's idle timeout covers the flow
-    if (c.error() == std::errc::timed_out) stats.idle_timed_out = true;
-  }
+  ends.b_local = up->local;
+  ends.b_peer = up->peer;
+  ConnectionSide as(c);
+  up->side->ends_flow = s.b.kind == AddrKind::exec;
+  // The server's idle timeout covers the flow.
+  co_await run_flow(as, *up->side, stats, std::nullopt, s.splice());
+  if (c.error() == std::errc::timed_out) stats.idle_timed_out = true;
   emit_flow(s.log, ends, stats);
 }
 
@@ -89,7 +93,7 @@ std::chrono::milliseconds ms(double seconds) {
 int relay_serve_streams(const RelaySettings& s) {
   ServerOptions o;
   o.address = s.a.kind == AddrKind::unix_listen ? s.a.unix_endpoint : Endpoint();
-  if (s.a.kind == AddrKind::tcp_listen) {
+  if (s.a.kind == AddrKind::tcp_listen || s.a.kind == AddrKind::tls_listen) {
     auto ep = resolve_first(s.a.host, s.a.port, IpFamily::any, true);
     if (!ep) {
       s.log.error(fmt::format("listen on {}: {}", host_port_text(s.a.host, s.a.port), describe(ep.error())));
@@ -106,6 +110,13 @@ int relay_serve_streams(const RelaySettings& s) {
   o.max_buffered = 4 * 1024 * 1024;
   o.access = relay_access(s.flags);
   o.on_event = [&s](const ServerEvent& ev) { emit_server_event(s, ev); };
+  if (s.a.kind == AddrKind::tls_listen) {
+    // Each client's handshake on its loop, bounded by the idle timeout when given (else 10 s).
+    const auto limit = o.idle_timeout.count() > 0 ? o.idle_timeout : std::chrono::milliseconds(10'000);
+    o.wrap = [ctx = *s.tls_server, limit, log = s.log](AsyncTcpStream tcp) {
+      return tls_accept_bridged(std::move(tcp), ctx, Deadline(limit), log);
+    };
+  }
   SignalThread signals(s.log);
   Server server(std::move(o));
   auto bound = server.listen();
@@ -116,7 +127,8 @@ int relay_serve_streams(const RelaySettings& s) {
   if (s.a.kind == AddrKind::unix_listen && s.a.unix_endpoint.kind() == EndpointKind::unix_path) {
     remove_on_exit(std::string(s.a.unix_endpoint.unix_name()));
   }
-  auto stats = server.run([&s](Connection& c) { return serve_client(c, s); });
+  const Endpoint bound_at = *bound;
+  auto stats = server.run([&s, &bound_at](Connection& c) { return serve_client(c, s, bound_at); });
   if (!stats) {
     s.log.error(fmt::format("relay: {}", describe(stats.error())));
     return exit_failure;
@@ -138,25 +150,21 @@ int relay_serve_streams(const RelaySettings& s) {
 namespace {
 
 Task<int> two_connecting(EventLoop& loop, const RelaySettings& s) {
-  auto a = co_await open_async(loop, s, s.a, Endpoint(), Endpoint());
+  auto a = co_await open_side(loop, s, s.a, Endpoint(), Endpoint(), {});
   if (!a) {
     s.log.error(fmt::format("{}: {}", s.a.text, describe(a.error())));
     co_return exit_failure;
   }
-  auto b = co_await open_async(loop, s, s.b, Endpoint(), Endpoint());
+  auto b = co_await open_side(loop, s, s.b, Endpoint(), Endpoint(), {});
   if (!b) {
     s.log.error(fmt::format("{}: {}", s.b.text, describe(b.error())));
     co_return exit_failure;
   }
-  FlowEnds ends{s.a.proto(), s.a.kind == AddrKind::exec ? s.a.text : endpoint_text(a->peer_endpoint()),
-                endpoint_text(a->local_endpoint()), s.b.proto(), endpoint_text(b->local_endpoint()),
-                s.b.kind == AddrKind::exec ? s.b.text : endpoint_text(b->peer_endpoint())};
+  FlowEnds ends{s.a.proto(), a->peer, a->local, s.b.proto(), b->local, b->peer};
   FlowStats stats;
-  StreamSide as(*a);
-  StreamSide bs(*b);
-  as.ends_flow = s.a.kind == AddrKind::exec;
-  bs.ends_flow = s.b.kind == AddrKind::exec;
-  co_await run_flow(as, bs, stats, s.idle());
+  a->side->ends_flow = s.a.kind == AddrKind::exec;
+  b->side->ends_flow = s.b.kind == AddrKind::exec;
+  co_await run_flow(*a->side, *b->side, stats, s.idle(), s.splice());
   emit_flow(s.log, ends, stats);
   if (stats.idle_timed_out) {
     s.log.error("idle timeout: nothing moved either way in time");

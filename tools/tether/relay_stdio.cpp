@@ -1,7 +1,9 @@
 // tether relay with stdio on one side: the synchronous relay of connect/listen (relay.hpp) between
-// stdin/stdout and a stream (tcp, unix, exec, proxy, or one accepted client) or a UDP socket.
+// stdin/stdout and a stream (tcp, unix, exec, proxy, or one accepted client) or a UDP socket;
+// over TLS (tls:, tls-listen:) the TLS relay of connect/listen --tls (relay_tls.cpp).
 #include "relay.hpp"
 #include "relay_cmd.hpp"
+#include "relay_tls.hpp"
 #include "options.hpp"
 #include "session.hpp"
 #include "unix_cleanup.hpp"
@@ -62,7 +64,7 @@ int udp_with_stdio(const RelaySettings& s) {
 /// A listener on side A and stdio on side B: one client, as socat does without fork.
 int accept_one(const RelaySettings& s) {
   Endpoint local = s.a.unix_endpoint;
-  if (s.a.kind == AddrKind::tcp_listen) {
+  if (s.a.kind == AddrKind::tcp_listen || s.a.kind == AddrKind::tls_listen) {
     auto ep = resolve_first(s.a.host, s.a.port, IpFamily::any, true);
     if (!ep) {
       s.log.error(fmt::format("listen on {}: {}", s.a.text, describe(ep.error())));
@@ -87,6 +89,7 @@ int accept_one(const RelaySettings& s) {
     s.log.error(fmt::format("accept: {}", describe(accepted.error())));
     return exit_failure;
   }
+  if (s.a.kind == AddrKind::tls_listen) return tls_accept_one(s, std::move(accepted->stream), accepted->peer);
   FlowEnds ends{s.a.proto(), accepted->peer.to_string(), endpoint_text(accepted->stream.local_endpoint()),
                 "stdio", "stdout", "stdin"};
   StreamRelayOptions ro;
@@ -107,6 +110,7 @@ int relay_stdio(const RelaySettings& s) {
   if (s.a.listening()) return accept_one(s);
   // Side A is stdio.
   if (s.b.kind == AddrKind::udp) return udp_with_stdio(s);
+  if (s.b.kind == AddrKind::tls) return tls_with_stdio(s);
   auto stream = open_sync(s, s.b);
   if (!stream) {
     s.log.error(fmt::format("{}: {}", s.b.text, describe(stream.error())));

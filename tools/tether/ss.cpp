@@ -17,6 +17,7 @@ namespace {
 struct SsArgs {
   SsFilterArgs filter;
   bool info = false;
+  bool extended = false;
   bool json = false;
   double watch_s = 0;
   int count = 0;
@@ -29,9 +30,11 @@ std::int64_t unix_time_ms() {
 
 int run_ss(const SsArgs& a, const CLI::App& cmd) {
   if (cmd.count("--count") > 0 && a.watch_s <= 0) throw UsageError("--count needs --watch");
+  if (a.json && (a.info || a.extended)) throw UsageError("--json always has TCP_INFO, uid, inode and timer: drop -i/-e");
   const SsFilter filter = a.filter.build();
+  if (a.info && !filter.wants_tcp()) throw UsageError("-i shows TCP_INFO: it needs TCP sockets (-t, or no -u/-x)");
   const EventLog log(a.json ? EventFormat::json : EventFormat::text);
-  const SsFormat format{.info = a.info, .rates = a.watch_s > 0};
+  const SsFormat format{.info = a.info, .extended = a.extended, .rates = a.watch_s > 0};
   std::optional<Snapshot> previous;
   const auto interval = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
       std::chrono::duration<double>(a.watch_s));
@@ -71,6 +74,7 @@ void add_ss_command(CLI::App& app) {
       "Exit status: 0 done, 1 sock_diag failed, 2 bad usage.");
   args->filter.add_options(*cmd);
   cmd->add_flag("-i,--info", args->info, "Show TCP_INFO (rtt, cwnd, ssthresh, retransmits, bytes, delivery rate, limit)");
+  cmd->add_flag("-e,--extended", args->extended, "Show the owner's uid, the socket's inode and its pending timer");
   cmd->add_flag("--json", args->json, "One JSON document per snapshot on stdout");
   numeric_flag(cmd->add_option("-w,--watch", args->watch_s, "Repeat every SECS, with rates from the difference"),
                0.05, 86400.0, "SECS");

@@ -48,7 +48,13 @@ SsFilter SsFilterArgs::build() const {
   if (!port.empty()) f.port = port_or_usage(port, "--port");
   for (const auto& a : addresses) {
     auto block = Cidr::parse(a);
-    if (!block) throw UsageError(fmt::format("--address '{}': {}", text_escape(a), describe(block.error())));
+    if (!block) {
+      // Cidr::parse reports a bad prefix length as a bad port: say what it is here.
+      const std::string why = block.error() == make_error_code(Errc::bad_port)
+                                  ? "the prefix length is not 0..32 (IPv4) or 0..128 (IPv6)"
+                                  : describe(block.error());
+      throw UsageError(fmt::format("--address '{}': not an address block (CIDR): {}", text_escape(a), why));
+    }
     f.addresses.push_back(*block);
   }
   if ((f.port || !f.addresses.empty()) && unix_sockets && !tcp && !udp) {

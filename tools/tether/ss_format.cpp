@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include <vector>
+
 namespace tether::cli {
 
 namespace {
@@ -30,6 +32,11 @@ class JsonObjectText {
 
 std::uint64_t us(std::chrono::microseconds d) { return static_cast<std::uint64_t>(d.count()); }
 
+/// The kernel reports "no pacing" (a listener, no rate yet) as ~0: null, not a number past 2^53.
+std::string pacing_json(std::uint64_t rate) {
+  return rate == ~std::uint64_t{0} ? "null" : std::to_string(rate);
+}
+
 std::string tcp_json(const SocketEntry& e) {
   const TcpInfo& t = *e.tcp_info;
   JsonObjectText options;
@@ -47,7 +54,7 @@ std::string tcp_json(const SocketEntry& e) {
       .num("retransmits", std::uint64_t{t.retransmits}).num("lost", std::uint64_t{t.lost})
       .num("bytes_acked", t.bytes_acked).num("bytes_received", t.bytes_received)
       .num("bytes_sent", t.bytes_sent).num("delivery_rate", t.delivery_rate)
-      .num("pacing_rate", t.pacing_rate).str("limited_by", tcp_limit_name(t.limited_by()))
+      .raw("pacing_rate", pacing_json(t.pacing_rate)).str("limited_by", tcp_limit_name(t.limited_by()))
       .raw("options", options.text());
   return o.text();
 }
@@ -58,21 +65,31 @@ std::string owner_cell(const Snapshot& s, const SocketEntry& e) {
   return fmt::format("{}/{}", it->second.pid, text_escape(it->second.name));
 }
 
-std::string info_line(const SocketEntry& e) {
-  std::string line = "    ";
-  if (e.timer != SocketTimer::none) {
-    line += fmt::format("timer:({},{}ms,{}) ", socket_timer_name(e.timer), e.timer_expires.count(),
-                        e.timer_retransmits);
+/// The second line of -i / -e: the timer, uid and inode (-e), TCP_INFO (-i); "" when empty.
+std::string info_line(const SocketEntry& e, const SsFormat& format) {
+  std::vector<std::string> parts;
+  const bool listening = e.state == static_cast<std::uint8_t>(TcpState::listen);
+  if (e.timer != SocketTimer::none && (format.info || format.extended)) {
+    parts.push_back(fmt::format("timer:({},{}ms,{})", socket_timer_name(e.timer), e.timer_expires.count(),
+                                e.timer_retransmits));
   }
-  if (!e.tcp_info) return line;
-  const TcpInfo& t = *e.tcp_info;
-  line += fmt::format(
-      "{} rtt:{}/{} min_rtt:{} cwnd:{} ssthresh:{} mss:{} retrans:{} bytes_acked:{} "
-      "bytes_received:{} delivery_rate:{}/s limited:{}",
-      e.congestion.empty() ? "-" : e.congestion, human_us(t.rtt.count()), human_us(t.rtt_var.count()),
-      human_us(t.min_rtt.count()), t.send_cwnd, t.send_ssthresh, t.send_mss, t.retransmits,
-      t.bytes_acked, t.bytes_received, human_bytes(static_cast<double>(t.delivery_rate)),
-      tcp_limit_name(t.limited_by()));
+  if (format.extended) {
+    parts.push_back(fmt::format("uid:{}", e.uid));
+    parts.push_back(fmt::format("ino:{}", e.inode));
+  }
+  if (format.info && e.tcp_info && !listening) {
+    const TcpInfo& t = *e.tcp_info;
+    parts.push_back(fmt::format(
+        "{} rtt:{}/{} min_rtt:{} rto:{} cwnd:{} ssthresh:{} mss:{} retrans:{} lost:{} bytes_sent:{} "
+        "bytes_acked:{} bytes_received:{} delivery_rate:{}/s limited:{}",
+        e.congestion.empty() ? "-" : e.congestion, human_us(t.rtt.count()), human_us(t.rtt_var.count()),
+        human_us(t.min_rtt.count()), human_us(t.rto.count()), t.send_cwnd, t.send_ssthresh, t.send_mss,
+        t.retransmits, t.lost, t.bytes_sent, t.bytes_acked, t.bytes_received,
+        human_bytes(static_cast<double>(t.delivery_rate)), tcp_limit_name(t.limited_by())));
+  }
+  if (parts.empty()) return "";
+  std::string line = "   ";
+  for (const auto& p : parts) line += " " + p;
   return line;
 }
 
@@ -124,8 +141,7 @@ std::string render_table(const Snapshot& s, const std::unordered_map<std::uint64
     out += " " + owner_cell(s, e);
     while (!out.empty() && out.back() == ' ') out.pop_back();
     out += '\n';
-    const bool listening = e.state == static_cast<std::uint8_t>(TcpState::listen);
-    if (format.info && !listening && (e.tcp_info || e.timer != SocketTimer::none)) out += info_line(e) + '\n';
+    if (auto line = info_line(e, format); !line.empty()) out += line + '\n';
   }
   return out;
 }

@@ -12,11 +12,12 @@
 namespace tether::cli {
 
 struct SsFormat {
-  bool info = false;    ///< -i: a second line per TCP socket with its TCP_INFO
+  bool info = false;    ///< -i: a second line per TCP socket with its TCP_INFO (and the timer)
+  bool extended = false;  ///< -e: uid, inode and the timer on the second line, for every socket
   bool rates = false;   ///< --watch: In/s and Out/s columns
 };
 
-/// The table: a header line, then one line per socket (two with `info`).
+/// The table: a header line, then one line per socket (two with `info` or `extended`).
 std::string render_table(const Snapshot& s, const std::unordered_map<std::uint64_t, Rate>& rates,
                          const SsFormat& format);
 

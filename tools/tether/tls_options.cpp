@@ -64,6 +64,8 @@ int relay_over(TlsStream& tls, const CommonOptions& common, std::optional<std::c
                const EventLog& log) {
   StreamRelayOptions ro;
   ro.idle_timeout = idle;
+  ro.quit_after_eof = common.quit_after_eof();
+  ro.crlf = common.crlf;
   RelayStats stats = relay_tls(tls, ro);
   emit_closed(log, common.proto(), tls.tcp().local_endpoint(), tls.tcp().peer_endpoint(), stats, &tls.tcp());
   (void)tls.close(std::chrono::seconds(1));

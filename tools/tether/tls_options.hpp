@@ -5,7 +5,7 @@
 // listen --tls serves with --cert/--key, or with an ephemeral ECDSA P-256 certificate whose
 // fingerprint it prints so that a client can pin it; --client-ca requires client certificates.
 // Every listen mode works over TLS: the relay (-k too) here, --echo/--chat/--discard through
-// ServerOptions::wrap (tls_bridge.cpp). Events gain a "tls" event with the handshake.
+// ServerOptions::tls (serve_tls.cpp). Events gain a "tls" event with the handshake.
 #pragma once
 
 #include "events.hpp"
@@ -56,7 +56,7 @@ bool prepare_tls_server(const ListenSettings& settings);
 const TlsContext& tls_server_context();
 /// The relay mode: handshake with an accepted client, then relay stdin/stdout.
 int tls_serve_session(TcpStream tcp, const Endpoint& peer, const ListenSettings& settings);
-/// The Server modes: sets options.wrap to the TLS handshake and bridge when --tls is on.
+/// The Server modes: sets options.tls (and the "tls" event) when --tls is on.
 void install_tls(ServerOptions& options, const ListenSettings& settings);
 
 /// The "tls" event: version, cipher, ALPN, SNI, the peer's subject and fingerprint, handshake time.

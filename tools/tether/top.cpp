@@ -116,6 +116,9 @@ int run_top(const TopArgs& a) {
   state.sort = parse_sort(a.sort);
   state.interval_s = a.delay_s;
   state.filter_text = filter_text(a.filter);
+  // Without a terminal (a pipe, a file) there is no width to fit: wide enough for every column,
+  // the process included. A terminal's own size replaces it below.
+  state.width = 160;
   TopHistory history;
   KeyboardMode keyboard;
   const int delay_ms = static_cast<int>(a.delay_s * 1000.0);

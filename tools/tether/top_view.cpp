@@ -39,7 +39,9 @@ std::string fit(std::string_view text, int width) {
 
 std::string row_text(const TopRow& r) {
   const SocketEntry& e = r.socket;
-  const std::string rtt = e.tcp_info ? human_us(e.tcp_info->rtt.count()) : "-";
+  // A listener has TCP_INFO but no peer, hence no round trip: "-" as for a socket without TCP_INFO.
+  const bool listening = e.state == static_cast<std::uint8_t>(TcpState::listen);
+  const std::string rtt = e.tcp_info && !listening ? human_us(e.tcp_info->rtt.count()) : "-";
   const std::string in = r.rate ? human_bytes(r.rate->in_per_s) : "-";
   const std::string out = r.rate ? human_bytes(r.rate->out_per_s) : "-";
   const std::string owner = r.owner.pid != 0 ? fmt::format("{}/{}", r.owner.pid, r.owner.name) : "";
@@ -134,7 +136,9 @@ std::vector<TopRow> TopHistory::update(const Snapshot& snapshot) {
       row.rate = r->second;
       track.rates.push_back(r->second.in_per_s + r->second.out_per_s);
     }
-    if (e.tcp_info) track.rtts.push_back(static_cast<double>(e.tcp_info->rtt.count()));
+    if (e.tcp_info && e.state != static_cast<std::uint8_t>(TcpState::listen)) {
+      track.rtts.push_back(static_cast<double>(e.tcp_info->rtt.count()));
+    }
     while (track.rates.size() > depth_) track.rates.pop_front();
     while (track.rtts.size() > depth_) track.rtts.pop_front();
     row.rate_history.assign(track.rates.begin(), track.rates.end());

@@ -9,6 +9,8 @@
 
 #include <memory>
 
+#include <net/if.h>
+
 namespace tether::cli {
 
 namespace {
@@ -22,15 +24,20 @@ struct TraceArgs {
   bool json = false;
 };
 
+// One line (the event log escapes newlines): what is missing, how to grant it, what works without.
 constexpr std::string_view needs_cap_net_raw =
-    "capturing packets needs CAP_NET_RAW: run it as root, or grant it once with\n"
-    "  sudo setcap cap_net_raw+ep \"$(command -v tether)\"\n"
-    "Without it, 'tether connect --trace' and 'tether listen --trace' show the handshake and the\n"
-    "close of tether's own connections (TCP_INFO and the saved SYN need no privilege).";
+    "capturing packets needs CAP_NET_RAW: run as root or grant it once (sudo setcap cap_net_raw+ep "
+    "\"$(command -v tether)\"); without it, 'tether connect --trace' and 'tether listen --trace' show "
+    "the handshake and close of tether's own connections";
 
 int run_trace(const TraceArgs& a) {
   if (a.port.empty()) throw UsageError("PORT is required");
   const std::uint16_t port = port_or_usage(a.port, "port");
+  if (a.json && a.absolute) throw UsageError("--json has both numbers (seq and seq_abs): drop -S");
+  if (port == 0) throw UsageError("port 0 is no connection's port: name the port to watch (1-65535)");
+  if (a.interface != "any" && ::if_nametoindex(a.interface.c_str()) == 0) {
+    throw UsageError(fmt::format("--interface '{}': no such network interface", text_escape(a.interface)));
+  }
   const EventLog log(a.json ? EventFormat::json : EventFormat::text);
   auto capture = PortCapture::open(port, a.interface);
   if (!capture) {

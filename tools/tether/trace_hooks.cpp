@@ -8,6 +8,8 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <optional>
+#include <utility>
 
 namespace tether::cli {
 
@@ -32,9 +34,9 @@ double ms_since(Clock::time_point since, Clock::time_point now = Clock::now()) {
 
 double ms(std::chrono::microseconds us) { return static_cast<double>(us.count()) / 1000.0; }
 
-/// One timeline line: "trace  +1.234 ms  STEP  detail" (or a JSON "trace" event).
-void say(const EventLog& log, std::string_view step, const std::string& detail) {
-  const double t = ms_since(trace().origin);
+/// One timeline line: "trace  +1.234 ms  STEP  detail" (or a JSON "trace" event), at `at`.
+void say(const EventLog& log, std::string_view step, const std::string& detail, Clock::time_point at = Clock::now()) {
+  const double t = ms_since(trace().origin, at);
   if (log.format() == EventFormat::json) {
     Event e("trace");
     e.add("t_ms", t).add("step", step).add("detail", detail);
@@ -131,6 +133,8 @@ struct TraceSession::State {
   Result<Endpoint> peer;
   std::atomic<bool> stop{false};
   std::uint8_t state = 0;
+  /// The move to CLOSE, told in finish(): only the relay knows whether FINs or a reset did it.
+  std::optional<std::pair<std::uint8_t, Clock::time_point>> closed_from;
   bool first_in = false;
   bool first_out = false;
 
@@ -149,8 +153,11 @@ struct TraceSession::State {
       say(log, "data ->", fmt::format("first byte sent ({} bytes so far)", info->bytes_sent));
     }
     if (info->state != state) {
-      const bool closed = info->state == static_cast<std::uint8_t>(TcpState::close);
-      say(log, closed ? "CLOSED" : tcp_state_name(info->state), state_meaning(state, info->state));
+      if (info->state == static_cast<std::uint8_t>(TcpState::close)) {
+        closed_from = {state, Clock::now()};
+      } else {
+        say(log, tcp_state_name(info->state), state_meaning(state, info->state));
+      }
       state = info->state;
     }
   }
@@ -195,7 +202,14 @@ void TraceSession::finish(const RelayStats& stats) {
   if (sampler_.joinable()) sampler_.join();
   state_->sample();
   const EventLog& log = state_->log;
-  if (stats.error == std::errc::connection_reset) say(log, "<- RST", "the peer reset the connection");
+  const auto& closed = state_->closed_from;
+  if (stats.error == std::errc::connection_reset) {
+    const auto from = closed ? closed->first : state_->state;
+    say(log, "<- RST", fmt::format("the peer reset the connection in {}: closed at once, no 4-way close",
+                                   tcp_state_name(from)), closed ? closed->second : Clock::now());
+  } else if (closed) {
+    say(log, "CLOSED", state_meaning(closed->first, static_cast<std::uint8_t>(TcpState::close)), closed->second);
+  }
   say(log, "closed", fmt::format("{} bytes in, {} bytes out; {} closed first", stats.bytes_in, stats.bytes_out,
                                  closer_name(stats.closed_first)));
   if (!state_->local || !state_->peer) return;

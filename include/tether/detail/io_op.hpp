@@ -3,6 +3,8 @@
 // An operation is SUBMITTED to the loop (IoOp: what to do, on which fd, with which buffer) and later
 // COMPLETED with a result; callers never see readiness. That shape fits a readiness backend (epoll:
 // wait, then do the system call) and a completion backend (io_uring: the kernel does it) alike.
+// The one exception is wait_readable / wait_writable, for callers that make system calls the loop
+// has no operation for (splice(2)): readiness after their own call said EAGAIN (io_uring: POLL_ADD).
 // All three records are embedded in the object that waits (usually a coroutine frame), so starting
 // an operation never allocates. Loop-thread only.
 #pragma once
@@ -49,6 +51,8 @@ enum class OpKind : std::uint8_t {
   recv_from,      ///< recvfrom(MSG_TRUNC) into data/size, sender in addr/addr_len
   send_to,        ///< sendto data/size to addr/addr_len
   recv_batch,     ///< recvmmsg into the DatagramBatch at `data` (size: its capacity); result: count
+  wait_readable,  ///< no system call: completes (result 0) once the fd is readable again
+  wait_writable,  ///< no system call: completes (result 0) once the fd is writable again
 };
 
 enum class OpState : std::uint8_t {

@@ -1,0 +1,54 @@
+// relay_tls.hpp: the tls: and tls-listen: addresses of `tether relay`, and the sides a flow opens.
+//
+//   tls:HOST:PORT            a TLS client: verifies the server (system store or --ca; the name is
+//                            HOST or --sni), -k skips, --tls-pin trusts one certificate, --cert/--key
+//                            give a client certificate (when no tls-listen: address takes them)
+//   tls-listen:[ADDR:]PORT   a TLS server: --cert/--key, or an ephemeral ECDSA certificate whose
+//                            SHA-256 is printed; --client-ca requires client certificates
+// Both take --alpn. tls-listen serves many clients like tcp-listen: each accepted client's
+// handshake runs on its loop (ServerOptions::wrap, the bridge of tls_bridge.cpp), then the flow
+// relays plaintext. A tls: side is an AsyncTlsStream (TlsSide); its end of stream is the peer's
+// close_notify, and a close without one ends the flow with tls_truncated.
+#pragma once
+
+#include "relay_cmd.hpp"
+#include "relay_flow.hpp"
+
+#include <tether/async_tls.hpp>
+#include <tether/tls.hpp>
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace tether::cli {
+
+/// Makes the contexts the addresses need (s.tls_client, s.tls_server); prints the reason and
+/// returns false when a file cannot be used. UsageError for TLS flags no address takes.
+bool prepare_relay_tls(RelaySettings& s);
+
+/// A side the relay opened, with the endpoints its events name.
+struct OpenedSide {
+  std::unique_ptr<FlowSide> side;
+  std::string local;
+  std::string peer;
+};
+
+/// Opens side `b` (tcp, unix, exec, proxy or tls) on `loop`; `preamble` (a PROXY protocol header)
+/// is written on the connection first (before a TLS handshake). `peer`/`local` are the client's,
+/// for an exec child's environment.
+Task<Result<OpenedSide>> open_side(EventLoop& loop, const RelaySettings& s, const RelayAddress& b,
+                                   const Endpoint& peer, const Endpoint& local, std::string preamble);
+
+/// The stdio modes over TLS: a tls: address relayed with stdin/stdout, or one client of
+/// tls-listen (relay_stdio.cpp calls these).
+int tls_with_stdio(const RelaySettings& s);
+int tls_accept_one(const RelaySettings& s, TcpStream accepted, const Endpoint& peer);
+
+/// tls-listen's ServerOptions::wrap: the handshake on an accepted client (emitting "tls" on
+/// `log`), then plaintext on the returned stream, one end of a socket pair that a bridge
+/// coroutine connects to the TLS stream (the design of listen --tls's serving modes).
+Task<Result<AsyncTcpStream>> tls_accept_bridged(AsyncTcpStream tcp, TlsContext ctx, Deadline limit,
+                                                EventLog log);
+
+}  // namespace tether::cli
