@@ -150,23 +150,7 @@ bool prepare_relay_tls(RelaySettings& s) {
     o.ca_file = f.client_ca;
     o.alpn = alpn;
     o.identity = *id;  // --cert/--key belong to the listening side when there is one
-    if (!o.identity) {
-      auto eph = TlsIdentity::ephemeral();
-      if (!eph) {
-        s.log.error(fmt::format("ephemeral certificate: {}", describe(eph.error())));
-        return false;
-      }
-      o.identity = std::move(*eph);
-      const std::string pin = "sha256:" + to_hex(*o.identity->fingerprint());
-      if (s.log.enabled()) {
-        Event e("tls_certificate");
-        e.add("ephemeral", true);
-        e.add("fingerprint", pin);
-        s.log.emit(e);
-      } else {
-        write_stderr(fmt::format("tether: ephemeral TLS certificate {}\n", pin));
-      }
-    }
+    if (!o.identity && !use_ephemeral_identity(o.identity, s.log)) return false;
     auto ctx = TlsContext::server(o);
     if (!ctx) return context_failed(f, s.log, ctx.error(), f.client_ca);
     s.tls_server = std::move(*ctx);

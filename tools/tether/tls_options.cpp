@@ -140,6 +140,25 @@ int tls_connect_session(TcpStream tcp, std::string_view host, std::string_view t
   return relay_over(*tls, common, common.timeout(), log);
 }
 
+bool use_ephemeral_identity(std::optional<TlsIdentity>& identity, const EventLog& log) {
+  auto eph = TlsIdentity::ephemeral();
+  if (!eph) {
+    log.error(fmt::format("ephemeral certificate: {}", describe(eph.error())));
+    return false;
+  }
+  identity = std::move(*eph);
+  const std::string pin = "sha256:" + to_hex(*identity->fingerprint());
+  if (log.enabled()) {
+    Event e("tls_certificate");
+    e.add("ephemeral", true);
+    e.add("fingerprint", pin);
+    log.emit(e);
+  } else {
+    write_stderr(fmt::format("tether: ephemeral TLS certificate {}\n", pin));
+  }
+  return true;
+}
+
 bool prepare_tls_server(const ListenSettings& s) {
   const auto& f = tls_flags();
   if (!f.tls) return true;
@@ -149,23 +168,7 @@ bool prepare_tls_server(const ListenSettings& s) {
   bool failed = false;
   o.identity = identity(f, s.log, failed);
   if (failed) return false;
-  if (!o.identity) {
-    auto eph = TlsIdentity::ephemeral();
-    if (!eph) {
-      s.log.error(fmt::format("ephemeral certificate: {}", describe(eph.error())));
-      return false;
-    }
-    o.identity = std::move(*eph);
-    const std::string pin = "sha256:" + to_hex(*o.identity->fingerprint());
-    if (s.log.enabled()) {
-      Event e("tls_certificate");
-      e.add("ephemeral", true);
-      e.add("fingerprint", pin);
-      s.log.emit(e);
-    } else {
-      write_stderr(fmt::format("tether: ephemeral TLS certificate {}\n", pin));
-    }
-  }
+  if (!o.identity && !use_ephemeral_identity(o.identity, s.log)) return false;
   auto ctx = TlsContext::server(o);
   if (!ctx) {
     s.log.error(context_error(f, ctx.error()));

@@ -52,6 +52,11 @@ int tls_connect_session(TcpStream tcp, std::string_view host, std::string_view t
 /// listen --tls: makes the server context once (printing an ephemeral certificate's
 /// fingerprint). Returns false (error printed) when the files cannot be used.
 bool prepare_tls_server(const ListenSettings& settings);
+
+/// A listener without --cert/--key: an ephemeral ECDSA P-256 certificate into `identity`, its
+/// SHA-256 fingerprint printed (a tls_certificate event, or one line on stderr) so a client can
+/// pin it. False (the error logged) when none could be made.
+bool use_ephemeral_identity(std::optional<TlsIdentity>& identity, const EventLog& log);
 /// The context prepare_tls_server() made.
 const TlsContext& tls_server_context();
 /// The relay mode: handshake with an accepted client, then relay stdin/stdout.
