@@ -262,6 +262,29 @@ TEST(RelayTlsTest, ClientCaOnTlsListenAcceptsAClientCertificateAndRefusesNone) {
   EXPECT_TRUE(server.process.wait_for_err_line("\"handshake_failed\"")) << server.process.err();
 }
 
+TEST(RelayTlsTest, ClientCertGivesTlsItsCertificateBesideATlsListenCert) {
+  tt::TestPki pki;
+  Relay back = start_relay({"--cert", pki.cert("server"), "--key", pki.key("server"), "--client-ca", pki.cert("ca"),
+                            "tls-listen:127.0.0.1:0", "exec:cat"});
+  const std::string upstream = "tls:localhost:" + std::to_string(back.port());
+  // TLS terminated and re-originated: --cert/--key for the clients of tls-listen:, --client-cert
+  // and --client-key for the mutual TLS toward `back`.
+  Relay front = start_relay({"--cert", pki.cert("server"), "--key", pki.key("server"), "--ca", pki.cert("ca"),
+                             "--client-cert", pki.cert("client"), "--client-key", pki.key("client"),
+                             "tls-listen:127.0.0.1:0", upstream});
+  auto ok = run_tether({"relay", "--ca", pki.cert("ca"), "stdio", "tls:localhost:" + std::to_string(front.port())},
+                       "both ends\n");
+  EXPECT_EQ(ok.status, 0) << ok.err << front.process.err();
+  EXPECT_EQ(ok.out, "both ends\n");
+  // Without --client-cert the tls-listen: certificate is not offered upstream: `back` refuses.
+  Relay bare = start_relay({"--cert", pki.cert("server"), "--key", pki.key("server"), "--ca", pki.cert("ca"),
+                            "tls-listen:127.0.0.1:0", upstream});
+  auto refused = run_tether({"relay", "--ca", pki.cert("ca"), "stdio", "tls:localhost:" + std::to_string(bare.port())},
+                            "refused\n");
+  EXPECT_EQ(refused.out, "");
+  EXPECT_TRUE(back.process.wait_for_err_line("\"handshake_failed\"")) << back.process.err();
+}
+
 TEST(RelayTlsTest, TlsFlagsWithoutATlsAddressAreUsageErrors) {
   tt::TestPki pki;
   const std::vector<std::vector<std::string>> bad = {
@@ -277,6 +300,8 @@ TEST(RelayTlsTest, TlsFlagsWithoutATlsAddressAreUsageErrors) {
       {"relay", "--tls-proxy", "127.0.0.1:1", "stdio", "tcp:127.0.0.1:1"},
       {"relay", "--tls-proxy", "nocolon", "stdio", "tls:127.0.0.1:1"},
       {"relay", "--tls-proxy-type", "http", "stdio", "tls:127.0.0.1:1"},
+      {"relay", "--client-cert", pki.cert("client"), "--client-key", pki.key("client"), "tls-listen:0", "tcp:127.0.0.1:1"},
+      {"relay", "--client-cert", pki.cert("client"), "stdio", "tls:127.0.0.1:1"},
   };
   for (const auto& args : bad) {
     auto r = run_tether(args);

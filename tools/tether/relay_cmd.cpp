@@ -96,7 +96,8 @@ void add_relay_command(CLI::App& app) {
       "TLS: tls: verifies the server (system store or --ca; name HOST or --sni), -k skips, --tls-pin\n"
       "trusts one certificate; tls-listen: serves --cert/--key or an ephemeral certificate whose\n"
       "SHA-256 is printed, --client-ca requires client certificates. --cert/--key go to tls-listen:\n"
-      "when there is one, else to tls: as a client certificate.\n"
+      "when there is one, else to tls: as a client certificate; --client-cert/--client-key give tls:\n"
+      "its client certificate in every case (tls-listen: to tls: with a certificate on each side).\n"
       "A stream listener serves many clients at once (one flow each, never a fork); udp-listen\n"
       "keeps one upstream socket per client. Both directions run at once; end of stream on one\n"
       "side becomes shutdown(write) on the other. SIGUSR1 prints the live counters.\n"
@@ -138,6 +139,9 @@ void add_relay_command(CLI::App& app) {
   cmd->add_option("--ca", f.ca, "tls: trust the CAs in FILE (PEM) instead of the system store")->type_name("FILE");
   cmd->add_option("--cert", f.cert, "tls-listen: certificate (else tls: client certificate), PEM")->type_name("FILE");
   cmd->add_option("--key", f.key, "The private key of --cert (PEM)")->type_name("FILE");
+  cmd->add_option("--client-cert", f.client_cert, "tls: client certificate, PEM (also beside tls-listen:)")
+      ->type_name("FILE");
+  cmd->add_option("--client-key", f.client_key, "The private key of --client-cert (PEM)")->type_name("FILE");
   cmd->add_option("--sni", f.sni, "tls: server name to send and verify (default: HOST)")->type_name("NAME");
   cmd->add_option("--alpn", f.alpn, "tls:/tls-listen: ALPN protocols, comma-separated")->type_name("LIST");
   cmd->add_option("--tls-pin", f.pin, "tls: trust exactly the certificate with this SHA-256")->type_name("sha256:HEX");

@@ -41,6 +41,7 @@ struct RelayFlags {
   std::string proxy_dns = "remote";
   // TLS (relay_tls.hpp): for the tls: and tls-listen: addresses.
   std::string ca, cert, key, sni, alpn, pin, client_ca;
+  std::string client_cert, client_key;  ///< tls: a client certificate (beside a tls-listen: --cert)
   bool insecure = false;
   std::string tls_proxy;                 ///< --tls-proxy HOST:PORT: tls: connects through it
   std::string tls_proxy_type = "socks5";  ///< --tls-proxy-type socks5|socks4|http

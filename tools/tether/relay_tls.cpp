@@ -78,21 +78,29 @@ std::vector<std::string> alpn_or_usage(const std::string& text) {
   return out;
 }
 
-/// --cert/--key as an identity (nullopt: none given); prints the reason on failure.
-Result<std::optional<TlsIdentity>> identity(const RelayFlags& f, const EventLog& log) {
-  if (f.cert.empty()) return std::optional<TlsIdentity>();
-  auto id = TlsIdentity::load(f.cert, f.key);
+/// A certificate and its key (--cert/--key or --client-cert/--client-key) as an identity
+/// (nullopt: none given); prints the reason on failure.
+Result<std::optional<TlsIdentity>> identity(const std::string& cert, const std::string& key, const EventLog& log) {
+  if (cert.empty()) return std::optional<TlsIdentity>();
+  auto id = TlsIdentity::load(cert, key);
   if (!id) {
-    log.error(fmt::format("{}: {}", id.error() == TlsErrc::bad_key_file ? f.key : f.cert, describe(id.error())));
+    log.error(fmt::format("{}: {}", id.error() == TlsErrc::bad_key_file ? key : cert, describe(id.error())));
     return fail(id.error());
   }
   return std::optional<TlsIdentity>(std::move(*id));
 }
 
-bool context_failed(const RelayFlags& f, const EventLog& log, std::error_code ec, const std::string& ca) {
-  std::string where = ec == TlsErrc::bad_ca_file ? ca
-                      : ec == TlsErrc::bad_key_file ? f.key
-                      : ec == TlsErrc::bad_cert_file || ec == TlsErrc::key_mismatch ? f.cert
+/// The files a context was made from, to name the one at fault.
+struct ContextFiles {
+  const std::string& ca;
+  const std::string& cert;
+  const std::string& key;
+};
+
+bool context_failed(const ContextFiles& files, const EventLog& log, std::error_code ec) {
+  std::string where = ec == TlsErrc::bad_ca_file ? files.ca
+                      : ec == TlsErrc::bad_key_file ? files.key
+                      : ec == TlsErrc::bad_cert_file || ec == TlsErrc::key_mismatch ? files.cert
                                                                                    : std::string("TLS");
   log.error(fmt::format("{}: {}", where, describe(ec)));
   return false;
@@ -126,6 +134,7 @@ bool prepare_relay_tls(RelaySettings& s) {
   refuse(!f.pin.empty(), client, "--tls-pin", "applies to a tls: address");
   refuse(!f.client_ca.empty(), server, "--client-ca", "applies to a tls-listen: address");
   refuse(!f.cert.empty() || !f.key.empty(), client || server, "--cert/--key", "apply to a tls: or tls-listen: address");
+  refuse(!f.client_cert.empty() || !f.client_key.empty(), client, "--client-cert/--client-key", "apply to a tls: address");
   refuse(!f.alpn.empty(), client || server, "--alpn", "applies to a tls: or tls-listen: address");
   refuse(!f.tls_proxy.empty(), client, "--tls-proxy", "applies to a tls: address");
   refuse(f.tls_proxy_type != "socks5" && f.tls_proxy.empty(), false, "--tls-proxy-type", "needs --tls-proxy");
@@ -137,13 +146,14 @@ bool prepare_relay_tls(RelaySettings& s) {
     check_host_or_usage(host, port, "proxy host");
   }
   if (f.cert.empty() != f.key.empty()) throw UsageError("--cert and --key go together");
+  if (f.client_cert.empty() != f.client_key.empty()) throw UsageError("--client-cert and --client-key go together");
   if (!f.pin.empty() && !parse_pin(f.pin)) {
     throw UsageError(fmt::format("--tls-pin '{}': {}", text_escape(f.pin), describe(make_error_code(TlsErrc::bad_pin))));
   }
   if (!f.pin.empty() && f.insecure) throw UsageError("--tls-pin and -k/--insecure contradict each other");
   const auto alpn = alpn_or_usage(f.alpn);
   if (!client && !server) return true;
-  auto id = identity(f, s.log);
+  auto id = identity(f.cert, f.key, s.log);
   if (!id) return false;
   if (server) {
     TlsOptions o;
@@ -152,7 +162,7 @@ bool prepare_relay_tls(RelaySettings& s) {
     o.identity = *id;  // --cert/--key belong to the listening side when there is one
     if (!o.identity && !use_ephemeral_identity(o.identity, s.log)) return false;
     auto ctx = TlsContext::server(o);
-    if (!ctx) return context_failed(f, s.log, ctx.error(), f.client_ca);
+    if (!ctx) return context_failed({f.client_ca, f.cert, f.key}, s.log, ctx.error());
     s.tls_server = std::move(*ctx);
   }
   if (client) {
@@ -161,9 +171,19 @@ bool prepare_relay_tls(RelaySettings& s) {
     o.verify = !f.insecure;
     o.alpn = alpn;
     if (!f.pin.empty()) o.pin = *parse_pin(f.pin);
-    if (!server) o.identity = *id;
+    // --client-cert/--client-key always; --cert/--key only when no tls-listen: took them.
+    const bool own = !f.client_cert.empty();
+    const std::string& cert = own ? f.client_cert : f.cert;
+    const std::string& key = own ? f.client_key : f.key;
+    if (own) {
+      auto mine = identity(cert, key, s.log);
+      if (!mine) return false;
+      o.identity = std::move(*mine);
+    } else if (!server) {
+      o.identity = *id;
+    }
     auto ctx = TlsContext::client(o);
-    if (!ctx) return context_failed(f, s.log, ctx.error(), f.ca);
+    if (!ctx) return context_failed({f.ca, cert, key}, s.log, ctx.error());
     s.tls_client = std::move(*ctx);
   }
   return true;

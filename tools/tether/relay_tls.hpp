@@ -2,7 +2,8 @@
 //
 //   tls:HOST:PORT            a TLS client: verifies the server (system store or --ca; the name is
 //                            HOST or --sni), -k skips, --tls-pin trusts one certificate, --cert/--key
-//                            give a client certificate (when no tls-listen: address takes them)
+//                            give a client certificate (when no tls-listen: address takes them);
+//                            --client-cert/--client-key give it one in every case
 //   tls-listen:[ADDR:]PORT   a TLS server: --cert/--key, or an ephemeral ECDSA certificate whose
 //                            SHA-256 is printed; --client-ca requires client certificates
 // Both take --alpn. tls-listen serves many clients like tcp-listen: each accepted client's
