@@ -7,6 +7,11 @@
 // Operations that find the hint clear wait in the handle's FIFO list for that direction.
 // Fairness: one fd may complete at most `inline_budget` operations in a row without going back to
 // the loop; then its handle is deferred to the next iteration's dispatch (poll does not block).
+// Muting: an fd whose data keeps arriving while nobody reads it (a relay direction waiting for
+// its destination to drain, a paused reader) would wake the loop for every packet. After
+// `mute_after` such edges in a row its EPOLLIN interest is dropped (one epoll_ctl), and it is
+// restored when a reader next has to wait (one more; the kernel then reports data that came in
+// between, so no edge is lost).
 #include "backend/backend.hpp"
 #include "backend/pool.hpp"
 #include "datagram_batch_io.hpp"
@@ -38,7 +43,9 @@ struct FdHandle {
   bool deferred = false;  ///< queued for a retry in the next dispatch
   bool read_ended = false;  ///< an edge announced the peer's end (FIN, RST, error): sticky
   bool not_socket = false;  ///< recv() said ENOTSOCK (a signalfd, a pipe): reads use read()
+  bool muted = false;       ///< EPOLLIN left out of the interest (see "Muting" above)
   std::uint8_t streak = 0;
+  std::uint8_t unread_edges = 0;  ///< EPOLLIN edges in a row that found no reader
   HookList readers;
   HookList writers;
   FdHandle* next_free = nullptr;
@@ -47,6 +54,8 @@ struct FdHandle {
 namespace {
 
 constexpr std::uint8_t inline_budget = 16;
+constexpr std::uint8_t mute_after = 2;
+constexpr std::uint32_t all_events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
 constexpr std::size_t borrow_size = 64 * 1024;
 constexpr int max_events = 256;
 
@@ -86,7 +95,7 @@ class EpollBackend final : public Backend {
     FdHandle* h = new_handle();
     h->fd = fd;
     epoll_event ev{};
-    ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+    ev.events = all_events;
     ev.data.ptr = h;
     if (::epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) < 0) {
       int e = errno;
@@ -131,6 +140,13 @@ class EpollBackend final : public Backend {
       } else {
         defer(h);  // over budget: retry after the next poll instead of now
       }
+    }
+    if (reader && h.muted) {  // a reader waits: its edges are wanted again
+      if (!set_interest(h, all_events)) {
+        op.ec = errno_code(errno);
+        return true;
+      }
+      h.muted = false;
     }
     op.state = OpState::waiting;
     list.push_back(op);
@@ -206,6 +222,12 @@ class EpollBackend final : public Backend {
       if (ev.events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) h->read_ended = true;
       if (ev.events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) h->writable = true;
       if (h->deferred) continue;  // its turn comes in the next dispatch
+      if (!(ev.events & EPOLLIN) || !h->readers.empty()) {
+        h->unread_edges = 0;
+      } else if (++h->unread_edges >= mute_after && set_interest(*h, all_events & ~EPOLLIN)) {
+        h->muted = true;  // data nobody reads: no more wake-ups for it until a reader waits
+        h->unread_edges = 0;
+      }
       h->streak = 0;
       run_both(*h);
     }
@@ -250,6 +272,13 @@ class EpollBackend final : public Backend {
       op.state = OpState::idle;
       op.run(op);
     }
+  }
+
+  bool set_interest(FdHandle& h, std::uint32_t events) noexcept {
+    epoll_event ev{};
+    ev.events = events;
+    ev.data.ptr = &h;
+    return ::epoll_ctl(epfd_, EPOLL_CTL_MOD, h.fd, &ev) == 0;
   }
 
   void defer(FdHandle& h) {
@@ -414,9 +443,9 @@ class EpollBackend final : public Backend {
 
   FdHandle* new_handle() {
     FdHandle* h = handles_.get();
-    h->closed = h->deferred = h->read_ended = h->not_socket = false;
+    h->closed = h->deferred = h->read_ended = h->not_socket = h->muted = false;
     h->readable = h->writable = true;
-    h->streak = 0;
+    h->streak = h->unread_edges = 0;
     return h;
   }
 

@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -36,6 +37,22 @@ Task<std::string> recv_after_wait(AsyncTcpStream& s) {
     if (n == 0) break;  // end of stream
     if (errno != EAGAIN) break;
     if (auto w = co_await s.wait_readable(Deadline(10s)); !w) break;
+  }
+  co_return got;
+}
+
+/// recv() and the loop's wait until `want` bytes came (no end of stream needed), each wait 2 s.
+Task<std::string> recv_count(AsyncTcpStream& s, std::size_t want) {
+  char buf[64];
+  std::string got;
+  while (got.size() < want) {
+    const ssize_t n = ::recv(s.socket().fd(), buf, sizeof buf, MSG_DONTWAIT);
+    if (n > 0) {
+      got.append(buf, static_cast<std::size_t>(n));
+      continue;
+    }
+    if (n == 0 || errno != EAGAIN) break;
+    if (auto w = co_await s.wait_readable(Deadline(2s)); !w) break;
   }
   co_return got;
 }
@@ -117,4 +134,41 @@ TEST(Readiness, a_wait_ends_with_its_deadline_or_when_the_stream_closes) {
     co_return w ? std::error_code() : w.error();
   };
   EXPECT_EQ(loop.run(closed(stream)), Errc::closed);
+}
+
+TEST(Readiness, data_nobody_reads_does_not_wake_the_loop_per_packet_and_a_later_reader_gets_it_all) {
+  EventLoop loop;
+  auto [stream, peer] = tt::async_pair(loop);
+  constexpr int packets = 40;
+  // 40 packets, 3 ms apart, to a stream nobody reads: each is an edge; after two the loop stops
+  // asking for them (epoll: EPOLLIN muted; io_uring arms nothing without a reader).
+  std::thread sender([fd = peer.fd()] {
+    for (int i = 0; i < packets; ++i) {
+      std::this_thread::sleep_for(3ms);
+      (void)::send(fd, "x", 1, MSG_NOSIGNAL);
+    }
+  });
+  bool over = false;
+  loop.spawn([](bool& flag) -> Task<void> {
+    (void)co_await sleep_for(300ms);
+    flag = true;
+  }(over));
+  int iterations = 0;
+  while (!over && loop.run_once(true) && iterations < 1000) ++iterations;
+  sender.join();
+  EXPECT_LT(iterations, packets / 4) << "the loop woke for packets nobody reads";
+  // A reader now finds all of them, then waits (the interest comes back) and wakes for each
+  // byte sent later (no end of stream: the peer's FIN would wake it anyway).
+  auto both = [](AsyncTcpStream& s, Socket& p) -> Task<std::string> {
+    auto bytes = [](Socket& peer_sock) -> Task<void> {
+      for (char c : std::string("more")) {
+        (void)co_await sleep_for(5ms);
+        (void)::send(peer_sock.fd(), &c, 1, MSG_NOSIGNAL);
+      }
+    };
+    auto [got, sent] = co_await when_all(recv_count(s, packets + 4), bytes(p));
+    (void)sent;
+    co_return got;
+  };
+  EXPECT_EQ(loop.run(both(stream, peer)), std::string(packets, 'x') + "more");
 }

@@ -1,12 +1,15 @@
 // One direction of a relayed flow by splice(2): socket -> pipe -> socket, no copy through user
 // space (relay_flow.hpp).
 //
-// The pipe is filled only when it is empty and emptied completely before the next fill, so a
-// splice into it never waits for room and one out of it never waits for data: only the two
-// sockets are waited on, through the loop (FlowSide::wait_ready) after a splice said EAGAIN.
-// At most one pipe's worth is in flight per direction: a side that does not read stops the
-// other side being read (backpressure). EINVAL (a socket that cannot splice) before a byte
-// moved, or at any point with the pipe's bytes drained by read + write, continues by copying.
+// A fill takes what the source has (a non-blocking splice makes one pass over the socket's
+// queue); while the reads are large (a bulk transfer) the pipe is filled further before it is
+// written, so that one splice out carries many reads. The pipe is emptied completely before the
+// next fill after a write, so a splice out of it never waits for data; an EAGAIN on a fill with
+// bytes held (a dry source, or a full pipe: the kernel does not say which) writes them and asks
+// again; only an EAGAIN with the pipe empty waits for the source. Only the two sockets are waited
+// on, through the loop (FlowSide::wait_ready). At most one pipe's worth is in flight per
+// direction: a side that does not read stops the other side being read (backpressure). EINVAL
+// (a socket that cannot splice) continues by copying, after the bytes held are written.
 #include "relay_flow.hpp"
 
 #include <tether/timer.hpp>
@@ -25,12 +28,19 @@ namespace {
 
 /// The pipe's size, which is also the most bytes asked for per splice. Below `min_pipe` (a user
 /// over fs.pipe-user-pages-soft gets 2 pages per new pipe) splicing would cost more system calls
-/// per byte than copying 128 KiB at a time: that direction copies.
+/// per byte than copying 128 KiB at a time: that direction copies. A direction that fills its
+/// pipe `grow_after` times in a row is a bulk transfer: its pipe grows to `bulk_pipe` (fewer
+/// system calls per byte; where the kernel refuses, it keeps its size). Other flows keep the small
+/// pipe, so that many slow flows do not each pin a large one.
 constexpr int pipe_size = 256 * 1024;
+constexpr int bulk_pipe = 1024 * 1024;
+constexpr int grow_after = 4;
 constexpr int min_pipe = 64 * 1024;
 constexpr unsigned splice_flags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK;
-/// Pipefuls moved without waiting before the direction lets the loop's other flows run.
-constexpr int fair_share = 16;
+/// Bytes moved without waiting before the direction lets the loop's other flows run.
+constexpr std::size_t fair_share = 4 * 1024 * 1024;
+/// A read at least this large is part of a burst: the pipe is filled further before it is written.
+constexpr std::size_t burst = 32 * 1024;
 
 class Pipe {
  public:
@@ -52,6 +62,11 @@ class Pipe {
   Pipe& operator=(const Pipe&) = delete;
   bool ok() const noexcept { return fds_[0] >= 0 && chunk_ >= static_cast<std::size_t>(min_pipe); }
   int out() const noexcept { return fds_[0]; }
+  /// Only while empty (between a drain and the next fill).
+  void grow() noexcept {
+    const int got = ::fcntl(fds_[1], F_SETPIPE_SZ, bulk_pipe);
+    if (got > 0) chunk_ = static_cast<std::size_t>(got);
+  }
   int in() const noexcept { return fds_[1]; }
   std::size_t chunk() const noexcept { return chunk_; }
 
@@ -108,33 +123,51 @@ Task<void> splice_direction(Direction d) {
     stats.last_activity = std::chrono::steady_clock::now();
   };
   stats.spliced = true;
-  int unwaited = 0;  // pipefuls since this direction last gave the loop a turn
+  std::size_t unwaited = 0;  // bytes since this direction last gave the loop a turn
+  std::size_t held = 0;      // bytes in the pipe, not yet written
+  int full = 0;              // full pipefuls in a row (toward grow_after); -1: grown
   for (;;) {
-    if (++unwaited > fair_share) {  // a source that never runs dry must not starve the others
+    if (unwaited > fair_share) {  // a source that never runs dry must not starve the others
       unwaited = 0;
       if (auto st = co_await sleep_for(std::chrono::nanoseconds(0)); !st) co_return fail_both(st.error());
     }
-    const ssize_t n = ::splice(src, nullptr, pipe.in(), nullptr, pipe.chunk(), splice_flags);
+    // Fill: what the source has, into the pipe's room.
+    bool end = false;      // the source ended after the bytes held
+    bool to_copy = false;  // the source cannot splice: copy after the bytes held
+    const ssize_t n = ::splice(src, nullptr, pipe.in(), nullptr, pipe.chunk() - held, splice_flags);
     if (n < 0) {
       if (errno == EINTR) continue;
-      if (errno == EAGAIN) {
+      if (errno == EAGAIN && held == 0) {  // nothing read, nothing held: wait for the source
         unwaited = 0;
         if (auto w = co_await from.wait_ready(false); !w) co_return fail_both(w.error());
         continue;
       }
-      if (errno == EINVAL) co_return co_await copy_direction(d);  // the pipe is empty here
-      co_return fail_both(last_error());
+      if (errno == EINVAL) {
+        to_copy = true;
+      } else if (errno != EAGAIN) {
+        co_return fail_both(last_error());
+      }
+      // EAGAIN with bytes held: the source is dry for now, or the pipe is full. Either way the
+      // bytes are written, then the source is asked again (only that tells the two apart).
+    } else if (n == 0) {
+      end = true;
+    } else {
+      const auto got = static_cast<std::size_t>(n);
+      from.note_moved(got, 0);
+      held += got;
+      unwaited += got;
+      // A burst (the source had much more than a message): take more before writing, so that a
+      // bulk transfer writes a pipeful per call instead of what one read found.
+      if (got >= burst && held < pipe.chunk()) continue;
     }
-    if (n == 0) {  // end of stream: the pipe is empty, so everything read was written
-      if (stats.closed_first == FlowEnd::none) stats.closed_first = d.from_end;
-      co_await to.shutdown_write();
-      if (from.ends_flow) to.stop_reading();
-      co_return;
+    bool grow = false;
+    if (full >= 0 && held > 0) {
+      full = held == pipe.chunk() ? full + 1 : 0;
+      grow = full >= grow_after;
     }
-    from.note_moved(static_cast<std::size_t>(n), 0);
-    auto left = static_cast<std::size_t>(n);
-    while (left > 0) {
-      const ssize_t m = ::splice(pipe.out(), nullptr, dst, nullptr, left, splice_flags);
+    // Drain: everything held goes to the destination before the next fill.
+    while (held > 0) {
+      const ssize_t m = ::splice(pipe.out(), nullptr, dst, nullptr, held, splice_flags);
       if (m < 0) {
         if (errno == EINTR) continue;
         if (errno == EAGAIN) {
@@ -143,14 +176,27 @@ Task<void> splice_direction(Direction d) {
           continue;
         }
         if (errno == EINVAL) {
-          if (auto st = co_await drain_by_copy(pipe, left, to); !st) co_return fail_both(st.error());
-          moved(left);
+          if (auto st = co_await drain_by_copy(pipe, held, to); !st) co_return fail_both(st.error());
+          moved(held);
+          held = 0;
+          if (end) break;
           co_return co_await copy_direction(d);
         }
         co_return fail_both(last_error());
       }
-      left -= static_cast<std::size_t>(m);
+      held -= static_cast<std::size_t>(m);
       moved(static_cast<std::size_t>(m));
+    }
+    if (grow) {  // once: the pipe is empty here
+      pipe.grow();
+      full = -1;
+    }
+    if (to_copy) co_return co_await copy_direction(d);
+    if (end) {  // end of stream: everything read was written
+      if (stats.closed_first == FlowEnd::none) stats.closed_first = d.from_end;
+      co_await to.shutdown_write();
+      if (from.ends_flow) to.stop_reading();
+      co_return;
     }
   }
 }
