@@ -58,7 +58,9 @@ int run_relay(RelayArgs& args) {
   }
   if (s.a.kind == AddrKind::udp) throw UsageError("a udp: address pairs with udp-listen or stdio only");
   const bool many = (stream_server && s.b.kind != AddrKind::stdio) || udp_server;
-  refuse_if(args.threads, stream_server && !stdio, "applies to a stream listener relaying to a connecting side");
+  refuse_if(args.threads, (stream_server && !stdio) || udp_server,
+            "applies to a listener (tcp-, unix-, tls-, udp-listen) relaying to a connecting side");
+  // udp-listen has no drain: a UDP session has no end of its own to wait for (it ends idle).
   refuse_if(args.drain, stream_server && !stdio, "applies to a stream listener relaying to a connecting side");
   refuse_if(args.no_splice, !stdio && !udp_server, "applies to a relay between two stream sockets");
   refuse_if(args.max_conns, many, "applies to a listening side that serves many clients");
@@ -98,8 +100,9 @@ void add_relay_command(CLI::App& app) {
       "SHA-256 is printed, --client-ca requires client certificates. --cert/--key go to tls-listen:\n"
       "when there is one, else to tls: as a client certificate.\n"
       "A stream listener serves many clients at once (one flow each, never a fork); udp-listen\n"
-      "keeps one upstream socket per client. Both directions run at once; end of stream on one\n"
-      "side becomes shutdown(write) on the other. SIGUSR1 prints the live counters.\n"
+      "keeps one upstream socket per client (sessions spread over --threads loops, one listening\n"
+      "socket). Both directions run at once; end of stream on one side becomes shutdown(write)\n"
+      "on the other. SIGUSR1 prints the live counters.\n"
       "Between two sockets the bytes move by splice(2), never through user space (--no-splice).\n"
       "Events (-v, --json): one \"flow\" per client with both ends, bytes each way, duration and\n"
       "who closed first (a: the listening or first side, b: the other); \"summary\" at the end.\n"
@@ -107,7 +110,7 @@ void add_relay_command(CLI::App& app) {
   cmd->add_option("A", args->a, "First address (the listening side, if any)");
   cmd->add_option("B", args->b, "Second address");
   auto& f = args->flags;
-  args->threads = numeric_flag(cmd->add_option("--threads", f.threads, "Event loops for a stream listener (default: one per core)"),
+  args->threads = numeric_flag(cmd->add_option("--threads", f.threads, "Event loops for a listener, udp-listen too (default: one per core)"),
                                1, 1024, "N", Number::integer);
   args->max_conns = numeric_flag(cmd->add_option("--max-conns", f.max_conns, "Most clients (UDP: sessions) at once"),
                                  1, 10'000'000, "N", Number::integer);
