@@ -39,6 +39,7 @@ int run_relay(RelayArgs& args) {
   s.a = parse_relay_address(args.a);
   s.b = parse_relay_address(args.b);
   s.flags = args.flags;
+  s.flags.drain_given = args.drain->count() > 0;
   s.log = EventLog(s.flags.json ? EventFormat::json : s.flags.verbose ? EventFormat::text : EventFormat::none);
   if (s.a.listening() && s.b.listening()) throw UsageError("both addresses listen: one side must connect");
   if (s.b.listening() || (s.b.kind == AddrKind::stdio && s.a.kind != AddrKind::stdio && !s.a.listening())) {
@@ -60,8 +61,7 @@ int run_relay(RelayArgs& args) {
   const bool many = (stream_server && s.b.kind != AddrKind::stdio) || udp_server;
   refuse_if(args.threads, (stream_server && !stdio) || udp_server,
             "applies to a listener (tcp-, unix-, tls-, udp-listen) relaying to a connecting side");
-  // udp-listen has no drain: a UDP session has no end of its own to wait for (it ends idle).
-  refuse_if(args.drain, stream_server && !stdio, "applies to a stream listener relaying to a connecting side");
+  refuse_if(args.drain, (stream_server && !stdio) || udp_server, "applies to a listener relaying to a connecting side");
   refuse_if(args.no_splice, !stdio && !udp_server, "applies to a relay between two stream sockets");
   refuse_if(args.max_conns, many, "applies to a listening side that serves many clients");
   refuse_if(args.allow, many, "applies to a listening side that serves many clients");
@@ -116,7 +116,7 @@ void add_relay_command(CLI::App& app) {
                                  1, 10'000'000, "N", Number::integer);
   numeric_flag(cmd->add_option("--idle-timeout,-w", f.idle_s, "Close a flow (UDP: a session, default 60) idle this long"),
                0.001, max_seconds, "SECS");
-  args->drain = numeric_flag(cmd->add_option("--drain", f.drain_s, "On SIGINT/SIGTERM, let flows finish this long (default 5)"),
+  args->drain = numeric_flag(cmd->add_option("--drain", f.drain_s, "On SIGINT/SIGTERM, let flows finish this long (default 5; udp-listen: only if given)"),
                              0, 3600, "SECS");
   args->connect_timeout = numeric_flag(
       cmd->add_option("--connect-timeout", f.connect_timeout_s, "Deadline for opening the connecting side (default 10)"),

@@ -34,6 +34,7 @@ struct RelayFlags {
   std::size_t max_conns = 0;
   double idle_s = 0;
   double drain_s = 5;
+  bool drain_given = false;  ///< --drain on the command line (udp-listen drains only then)
   double connect_timeout_s = 10;
   std::vector<std::string> allow;
   std::vector<std::string> deny;

@@ -13,6 +13,8 @@
 // over the bound a datagram is dropped (as UDP does) and counted. Replies leave through a dup()
 // of the listening socket, by a non-blocking sendto(2) from the session's loop: the kernel
 // serializes datagram sends, and no socket object is shared between threads.
+// --drain (given explicitly): the first SIGINT/SIGTERM stops new sessions and lets the others run
+// until they end idle, for at most the drain time; a second signal ends them at once.
 #include "options.hpp"
 #include "relay_cmd.hpp"
 
@@ -27,6 +29,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <atomic>
 #include <cerrno>
 #include <memory>
@@ -93,6 +96,8 @@ struct UdpRelay {
   std::size_t next_worker = 0;
   std::uint64_t rejected = 0;
   bool stopping = false;
+  bool draining = false;  // --drain after SIGINT/SIGTERM: no new sessions, the others until idle
+  int signals_seen = 0;
 
   explicit UdpRelay(const RelaySettings& settings) : s(settings) {}
   UdpRelay(const UdpRelay&) = delete;
@@ -112,6 +117,19 @@ struct UdpRelay {
     }
   }
   void admit(const Endpoint& from, std::span<const std::byte> data);
+
+  /// Loop 0: stops receiving; serve() then ends every session.
+  void finish() {
+    if (stopping) return;
+    stopping = true;
+    listener.close();
+  }
+  /// Loop 0: forgets the route of session `id` (unless a newer session of `client` took it).
+  void forget(const Endpoint& client, std::uint64_t id) {
+    auto it = routes.find(client);
+    if (it != routes.end() && it->second.id == id) routes.erase(it);
+    if (draining && routes.empty()) finish();  // the last session of a drain ended
+  }
 };
 
 void count_drop(UdpRelay& r) { r.dropped.fetch_add(1, std::memory_order_relaxed); }
@@ -151,10 +169,7 @@ Task<void> read_upstream(Worker& w, std::shared_ptr<Session> session) {
   if (session->stats.error) counters.failed.fetch_add(1, std::memory_order_relaxed);
   --w.alive;
   // Forget the route on loop 0 (unless a newer session of this client took it already).
-  r.on_listener(w, [&r, client = session->client, id = session->id] {
-    auto it = r.routes.find(client);
-    if (it != r.routes.end() && it->second.id == id) r.routes.erase(it);
-  });
+  r.on_listener(w, [&r, client = session->client, id = session->id] { r.forget(client, id); });
 }
 
 /// Closes this loop's sessions idle for longer than the TTL.
@@ -196,10 +211,7 @@ Session* open_session(Worker& w, std::uint64_t id, const Endpoint& client) {
   if (!up) {
     r.s.log.error(fmt::format("{}: {}", r.s.b.text, describe(up.error())));
     relay_counters().failed.fetch_add(1, std::memory_order_relaxed);
-    r.on_listener(w, [&r, client, id] {
-      auto it = r.routes.find(client);
-      if (it != r.routes.end() && it->second.id == id) r.routes.erase(it);
-    });
+    r.on_listener(w, [&r, client, id] { r.forget(client, id); });
     return nullptr;
   }
   auto session = std::make_shared<Session>();
@@ -227,8 +239,8 @@ void deliver(Worker& w, std::uint64_t id, const Endpoint& client, std::span<cons
     // The session expired while the datagram was on its way: loop 0 routes it afresh.
     UdpRelay& r = w.r;
     r.on_listener(w, [&r, client, id, bytes = std::vector<std::byte>(data.begin(), data.end())] {
-      auto route = r.routes.find(client);
-      if (route != r.routes.end() && route->second.id == id) r.routes.erase(route);
+      if (r.stopping) return;
+      r.forget(client, id);
       if (!r.stopping) r.admit(client, bytes);
     });
     return;
@@ -241,7 +253,7 @@ void UdpRelay::admit(const Endpoint& from, std::span<const std::byte> data) {
   bool open = false;
   auto it = routes.find(from);
   if (it == routes.end()) {
-    if (s.flags.max_conns > 0 && routes.size() >= s.flags.max_conns) {
+    if (draining || (s.flags.max_conns > 0 && routes.size() >= s.flags.max_conns)) {
       ++rejected;
       return;
     }
@@ -258,7 +270,7 @@ void UdpRelay::admit(const Endpoint& from, std::span<const std::byte> data) {
   const std::size_t charge = std::max(data.size(), min_charge);
   if (w.queued.load(std::memory_order_relaxed) + charge > max_queued_bytes) {
     count_drop(*this);
-    if (open) routes.erase(it);  // no session was made for it
+    if (open) forget(from, route.id);  // no session was made for it
     return;
   }
   w.queued.fetch_add(charge, std::memory_order_relaxed);
@@ -276,6 +288,12 @@ Task<void> stop_worker(Worker& w) {
   for (auto& session : all) w.end_session(session);
   for (int i = 0; i < 1000 && w.alive > 0; ++i) (void)co_await sleep_for(std::chrono::milliseconds(1));
   if (w.index != 0) w.loop.stop();
+}
+
+/// Loop 0, --drain: ends the relay when the drain time is up (unless the sessions ended first).
+Task<void> drain_deadline(UdpRelay& r, std::chrono::milliseconds limit) {
+  const Status slept = co_await sleep_for(limit);
+  if (slept) r.finish();
 }
 
 Task<void> serve(UdpRelay& r) {
@@ -351,9 +369,16 @@ int relay_udp(const RelaySettings& s) {
     s.log.emit(e);
   }
   // Before the other threads start: they inherit the blocked signal mask.
-  (void)loop.handle_signals({SIGINT, SIGTERM}, [&r](int) {
-    r.stopping = true;
-    r.listener.close();
+  // SIGINT/SIGTERM end every session at once; with --drain the first one lets the sessions run
+  // until they go idle (no new ones) for at most the drain time.
+  const auto drain = std::chrono::milliseconds(static_cast<long>(std::ceil(s.flags.drain_s * 1000)));
+  (void)loop.handle_signals({SIGINT, SIGTERM}, [&r, &loop, drain](int) {
+    if (++r.signals_seen == 1 && r.s.flags.drain_given && drain.count() > 0 && !r.routes.empty()) {
+      r.draining = true;
+      loop.spawn(drain_deadline(r, drain));
+    } else {
+      r.finish();
+    }
   });
   std::vector<std::thread> threads;
   for (std::size_t i = 1; i < n; ++i) {
