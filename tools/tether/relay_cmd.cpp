@@ -39,6 +39,7 @@ int run_relay(RelayArgs& args) {
   s.a = parse_relay_address(args.a);
   s.b = parse_relay_address(args.b);
   s.flags = args.flags;
+  s.flags.drain_given = args.drain->count() > 0;
   s.log = EventLog(s.flags.json ? EventFormat::json : s.flags.verbose ? EventFormat::text : EventFormat::none);
   if (s.a.listening() && s.b.listening()) throw UsageError("both addresses listen: one side must connect");
   if (s.b.listening() || (s.b.kind == AddrKind::stdio && s.a.kind != AddrKind::stdio && !s.a.listening())) {
@@ -58,8 +59,9 @@ int run_relay(RelayArgs& args) {
   }
   if (s.a.kind == AddrKind::udp) throw UsageError("a udp: address pairs with udp-listen or stdio only");
   const bool many = (stream_server && s.b.kind != AddrKind::stdio) || udp_server;
-  refuse_if(args.threads, stream_server && !stdio, "applies to a stream listener relaying to a connecting side");
-  refuse_if(args.drain, stream_server && !stdio, "applies to a stream listener relaying to a connecting side");
+  refuse_if(args.threads, (stream_server && !stdio) || udp_server,
+            "applies to a listener (tcp-, unix-, tls-, udp-listen) relaying to a connecting side");
+  refuse_if(args.drain, (stream_server && !stdio) || udp_server, "applies to a listener relaying to a connecting side");
   refuse_if(args.no_splice, !stdio && !udp_server, "applies to a relay between two stream sockets");
   refuse_if(args.max_conns, many, "applies to a listening side that serves many clients");
   refuse_if(args.allow, many, "applies to a listening side that serves many clients");
@@ -99,8 +101,9 @@ void add_relay_command(CLI::App& app) {
       "when there is one, else to tls: as a client certificate; --client-cert/--client-key give tls:\n"
       "its client certificate in every case (tls-listen: to tls: with a certificate on each side).\n"
       "A stream listener serves many clients at once (one flow each, never a fork); udp-listen\n"
-      "keeps one upstream socket per client. Both directions run at once; end of stream on one\n"
-      "side becomes shutdown(write) on the other. SIGUSR1 prints the live counters.\n"
+      "keeps one upstream socket per client (sessions spread over --threads loops, one listening\n"
+      "socket). Both directions run at once; end of stream on one side becomes shutdown(write)\n"
+      "on the other. SIGUSR1 prints the live counters.\n"
       "Between two sockets the bytes move by splice(2), never through user space (--no-splice).\n"
       "Events (-v, --json): one \"flow\" per client with both ends, bytes each way, duration and\n"
       "who closed first (a: the listening or first side, b: the other); \"summary\" at the end.\n"
@@ -108,13 +111,13 @@ void add_relay_command(CLI::App& app) {
   cmd->add_option("A", args->a, "First address (the listening side, if any)");
   cmd->add_option("B", args->b, "Second address");
   auto& f = args->flags;
-  args->threads = numeric_flag(cmd->add_option("--threads", f.threads, "Event loops for a stream listener (default: one per core)"),
+  args->threads = numeric_flag(cmd->add_option("--threads", f.threads, "Event loops for a listener, udp-listen too (default: one per core)"),
                                1, 1024, "N", Number::integer);
   args->max_conns = numeric_flag(cmd->add_option("--max-conns", f.max_conns, "Most clients (UDP: sessions) at once"),
                                  1, 10'000'000, "N", Number::integer);
   numeric_flag(cmd->add_option("--idle-timeout,-w", f.idle_s, "Close a flow (UDP: a session, default 60) idle this long"),
                0.001, max_seconds, "SECS");
-  args->drain = numeric_flag(cmd->add_option("--drain", f.drain_s, "On SIGINT/SIGTERM, let flows finish this long (default 5)"),
+  args->drain = numeric_flag(cmd->add_option("--drain", f.drain_s, "On SIGINT/SIGTERM, let flows finish this long (default 5; udp-listen: only if given)"),
                              0, 3600, "SECS");
   args->connect_timeout = numeric_flag(
       cmd->add_option("--connect-timeout", f.connect_timeout_s, "Deadline for opening the connecting side (default 10)"),

@@ -4,7 +4,8 @@
 // Modes (relay_cmd.cpp picks one from the two addresses; a listening side is always side A):
 //   - a stream listener (tcp-listen, unix-listen, tls-listen) with a connecting side: tether::Server, one flow
 //     per client on --threads loops (relay_serve.cpp);
-//   - udp-listen with udp: a session table per client (relay_udp.cpp);
+//   - udp-listen with udp: a session table per client, sessions on --threads loops behind one
+//     listening socket (relay_udp.cpp);
 //   - stdio with anything, or a listener with stdio: one flow, the synchronous relay of
 //     connect/listen (relay_stdio.cpp);
 //   - two connecting sides: one flow on one loop (relay_serve.cpp).
@@ -33,6 +34,7 @@ struct RelayFlags {
   std::size_t max_conns = 0;
   double idle_s = 0;
   double drain_s = 5;
+  bool drain_given = false;  ///< --drain on the command line (udp-listen drains only then)
   double connect_timeout_s = 10;
   std::vector<std::string> allow;
   std::vector<std::string> deny;
