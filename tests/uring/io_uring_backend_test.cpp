@@ -30,8 +30,7 @@
 using namespace std::chrono_literals;
 using namespace tether;
 namespace tt = tether::testing;
-using tt::uring::read_exactly;
-using tt::uring::run_until;
+using namespace tt::uring;  // read_exactly, run_until
 
 namespace {
 
