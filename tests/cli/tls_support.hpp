@@ -1,7 +1,7 @@
 // tls_support.hpp: helpers for the tests that drive `tether` with TLS (tests/cli/tls_*,
 // tests/cli/relay_tls_test.cpp, tests/interop/interop_tls_test.cpp): a `listen --tls` and its
-// port, the fingerprint an ephemeral certificate printed, a client pinned to it, and the port
-// of a peer that cannot report its own (openssl s_server -quiet).
+// port, the fingerprint an ephemeral certificate printed, a client pinned to it, reading to the
+// end. free_port and wait_listening (for openssl s_server -quiet) come from testing.hpp.
 #pragma once
 
 #include "cli_support.hpp"
@@ -16,10 +16,12 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
-#include <thread>
 #include <vector>
 
 namespace tether::testing::cli {
+
+using tether::testing::free_port;       // testing.hpp
+using tether::testing::wait_listening;
 
 /// `tether listen --tls ARGS --json 127.0.0.1 0` and its port once it listens.
 struct TlsListener {
@@ -64,21 +66,6 @@ inline std::string read_all_tls(TlsStream& s, std::chrono::milliseconds per_read
     out.append(buf.data(), *n);
   }
   return out;
-}
-
-/// A free loopback port for peers that cannot report the one they bound (openssl s_server -quiet).
-inline std::uint16_t free_port() {
-  auto l = TcpListener::bind(Endpoint::ipv4_loopback(0));
-  return l ? l->local_endpoint()->port() : 0;
-}
-
-/// Waits until something accepts on `port` (the peer is up), without sending anything to it.
-inline bool wait_listening(std::uint16_t port) {
-  for (int i = 0; i < 500; ++i) {
-    if (auto s = TcpStream::connect(Endpoint::ipv4_loopback(port), 100ms)) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return false;
 }
 
 }  // namespace tether::testing::cli
