@@ -31,13 +31,6 @@ using namespace tt::uring;  // read_exactly, run_until
 
 namespace {
 
-struct EchoStats {
-  int served = 0;
-  int verified = 0;
-  int failed = 0;
-  std::string first_error;
-};
-
 // Borrowed reads (the lent buffers) and a copy: a lent span dies when the reader suspends, so it
 // must not be handed to write_all directly.
 Task<void> echo(AsyncTcpStream s) {
@@ -49,6 +42,13 @@ Task<void> echo(AsyncTcpStream s) {
     if (!co_await s.write_all(out)) co_return;
   }
 }
+
+struct EchoStats {
+  int served = 0;
+  int verified = 0;
+  int failed = 0;
+  std::string first_error;
+};
 
 Task<void> acceptor(AsyncTcpListener& l, int n, EchoStats& st) {
   for (int i = 0; i < n; ++i) {
