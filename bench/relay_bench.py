@@ -26,46 +26,12 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+from benchlib import Ports, rotated, start, stop  # noqa: E402
+
 TICK = os.sysconf("SC_CLK_TCK")
 RELAY_CPU, CLIENT_CPU = "0", ("1" if (os.cpu_count() or 1) > 1 else "0")
-_port = [23000 + os.getpid() % 2000]
-
-
-def port():
-    _port[0] += 1
-    return _port[0]
-
-
-def listening(p):
-    want = f":{p:04X}"
-    for f in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(f).read_text().splitlines()[1:]:
-            fields = line.split()
-            if fields[1].endswith(want) and fields[3] == "0A":
-                return True
-    return False
-
-
-def start(argv, p, cpu, stderr=subprocess.DEVNULL):
-    proc = subprocess.Popen(["taskset", "-c", cpu] + argv, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=stderr)
-    deadline = time.monotonic() + 10
-    while not listening(p):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            stop(proc)
-            raise RuntimeError("did not start: " + " ".join(argv))
-        time.sleep(0.01)
-    return proc
-
-
-def stop(proc):
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+port = Ports(23000)
 
 
 def relays(build):
@@ -144,8 +110,7 @@ def main():
     with tempfile.TemporaryDirectory(prefix="relay_bench") as tmpdir:
         tmp = Path(tmpdir)
         for r in range(args.rounds):
-            order = list(names)
-            order = order[r % len(order):] + order[:r % len(order)]
+            order = rotated(names, r)
             for conns in (1, 100):
                 for name in order:
                     row = measure(build, name, names[name], conns, args.seconds, tmp)

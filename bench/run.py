@@ -20,6 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 import report  # noqa: E402
+from benchlib import Ports, listening, log, rotated  # noqa: E402  (uring.py: run.log, run.port)
 
 QUICK = os.environ.get("BENCH_QUICK", "0") == "1"
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "1" if QUICK else "3"))
@@ -29,31 +30,7 @@ ONLY = set(os.environ.get("BENCH_ONLY", "echo bulk transfer tls latency connect 
 NCPU = os.cpu_count() or 1
 SERVER_CPU, CLIENT_CPU = "0", ("1" if NCPU > 1 else "0")
 
-_next_port = [21000 + (os.getpid() % 2000)]
-
-
-def port():
-    _next_port[0] += 1
-    return _next_port[0]
-
-
-def log(msg):
-    print(f"bench: {msg}", file=sys.stderr, flush=True)
-
-
-def listening(p, proto):
-    """True when something listens on (TCP) or is bound to (UDP) local port p."""
-    files = ["/proc/net/tcp", "/proc/net/tcp6"] if proto == "tcp" else ["/proc/net/udp", "/proc/net/udp6"]
-    want = f":{p:04X}"
-    for f in files:
-        try:
-            for line in Path(f).read_text().splitlines()[1:]:
-                fields = line.split()
-                if fields[1].endswith(want) and (proto == "udp" or fields[3] == "0A"):
-                    return True
-        except OSError:
-            pass
-    return False
+port = Ports(21000)
 
 
 class Server:
@@ -150,9 +127,7 @@ class Bench:
         for rnd in range(ROUNDS):
             for conns, size, pipeline in grid:
                 cfg = f"{conns} conns, {size} B, P{pipeline}"
-                names = list(servers)
-                names = names[rnd % len(names):] + names[:rnd % len(names)]
-                for name in names:
+                for name in rotated(servers, rnd):
                     p = port()
                     with Server(servers[name](p), p) as srv:
                         res = self.rr(p, srv, conns, size, pipeline)

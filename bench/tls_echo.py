@@ -16,7 +16,6 @@ Writes bench/results/tls_echo.md and tls_echo.jsonl.
 import argparse
 import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -26,51 +25,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 import report  # noqa: E402
+from benchlib import Ports, log, rotated, start, stop  # noqa: E402
 
 SERVER_CPU, CLIENT_CPU = "0", ("1" if (os.cpu_count() or 1) > 1 else "0")
 GRID = [(1, 64, 1), (100, 64, 1), (100, 64, 16)]  # connections, message bytes, messages in flight
-_port = [25000 + os.getpid() % 2000]
-
-
-def port():
-    _port[0] += 1
-    return _port[0]
-
-
-def log(msg):
-    print(f"bench: {msg}", file=sys.stderr, flush=True)
-
-
-def listening(p):
-    want = f":{p:04X}"
-    for f in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(f).read_text().splitlines()[1:]:
-            fields = line.split()
-            if fields[1].endswith(want) and fields[3] == "0A":
-                return True
-    return False
-
-
-def start(argv, p):
-    proc = subprocess.Popen(["taskset", "-c", SERVER_CPU] + argv, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while not listening(p):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            stop(proc)
-            raise RuntimeError("did not start: " + " ".join(argv))
-        time.sleep(0.01)
-    return proc
-
-
-def stop(proc):
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+port = Ports(25000)
 
 
 def certificate(build):
@@ -108,11 +67,9 @@ def main():
     for rnd in range(args.rounds):
         for conns, size, depth in GRID:
             cfg = f"{conns} conn{'s' if conns > 1 else ''}, {size} B, P{depth}"
-            names = list(servers)
-            names = names[rnd % len(names):] + names[:rnd % len(names)]
-            for name in names:
+            for name in rotated(servers, rnd):
                 p = port()
-                proc = start(servers[name](p), p)
+                proc = start(servers[name](p), p, SERVER_CPU)
                 try:
                     r = subprocess.run(["taskset", "-c", CLIENT_CPU, str(tls_rr), "127.0.0.1", str(p), "-c", str(conns),
                                         "-s", str(size), "-P", str(depth), "-t", str(args.seconds),

@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("BENCH_SECONDS", "1.5")
 import run  # noqa: E402  (Server, client, Bench, port)
+from benchlib import rotated  # noqa: E402
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 PER_MESSAGE = {"io_uring_enter", "epoll_wait", "epoll_pwait", "epoll_ctl", "read", "write", "readv",
@@ -108,9 +109,7 @@ def main():
     for rnd in range(ROUNDS):
         for conns, size, pipeline in grid:
             cfg = f"{conns} conns, {size} B, P{pipeline}"
-            names = list(srv)
-            names = names[rnd % len(names):] + names[:rnd % len(names)]
-            for name in names:
+            for name in rotated(srv, rnd):
                 p = run.port()
                 with run.Server(srv[name](p), p) as s:
                     res = b.rr(p, s, conns, size, pipeline)

@@ -2,7 +2,8 @@
 //
 // Completion-based: start() turns an IoOp into one submission (READ, SEND, ACCEPT, CONNECT,
 // RECVMSG, SENDMSG), poll() submits what was queued and waits for completions, dispatch() turns
-// each completion into the op's result and resumes its coroutine inline. Nothing is tried before
+// each completion into the op's result (settle(), uring_settle.hpp) and resumes its coroutine
+// inline. Nothing is tried before
 // the kernel says so, and no fd is ever registered: attach() only allocates a record.
 //
 // Memory: the kernel may write into an operation's buffer, its IoOp and its Slot (uring_ring.hpp)
@@ -25,11 +26,10 @@
 #include "backend/backend.hpp"
 #include "backend/uring_ring.hpp"
 #include "backend/uring_rx.hpp"
-#include "datagram_batch_io.hpp"
+#include "backend/uring_settle.hpp"
 
 #include <tether/error.hpp>
 
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -44,7 +44,10 @@
 namespace tether::detail {
 namespace {
 
+using uring::buffer_id;
 using uring::dir_of;
+using uring::has_buffer;
+using uring::Outcome;
 using uring::Pool;
 using uring::Slot;
 using uring::UringFd;
@@ -129,7 +132,7 @@ class UringBackend final : public Backend {
     if (f.inflight[d] != nullptr) return false;  // queued behind the one in the kernel
     const bool to_ring = ring_sends_ && (op.kind == OpKind::write_all || op.kind == OpKind::write_some);
     if (d == 1 && op.kind != OpKind::connect && !is_wait(op.kind) && !to_ring && f.streak < inline_budget &&
-        write_now(f, op)) {
+        write_now(ring_, f, op)) {
       return true;
     }
     if (op.kind == OpKind::recv_batch && f.streak < inline_budget && batch_now(f, op)) return true;
@@ -244,53 +247,8 @@ class UringBackend final : public Backend {
     ring_.issue(*s);
   }
 
-  // A write is tried at once with send(MSG_DONTWAIT), as epoll does: the socket nearly always has
-  // room, and a send() costs less than a trip through the ring (measured: docs/design.md). True:
-  // finished (result or ec set). False: the socket is full; what is left goes to the kernel.
-  bool write_now(UringFd& f, IoOp& op) noexcept {
-    for (;;) {
-      ssize_t n;
-      ++ring_.stats().sends;
-      if (op.kind == OpKind::send_to) {
-        n = ::sendto(f.fd, op.data, op.size, MSG_DONTWAIT | MSG_NOSIGNAL,
-                     static_cast<const sockaddr*>(op.addr), op.addr_len);
-      } else {
-        n = ::send(f.fd, op.data + op.done, op.size - op.done, MSG_DONTWAIT | MSG_NOSIGNAL);
-      }
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return false;
-      if (n < 0) {
-        op.ec = errno_code(errno);
-      } else if (op.kind == OpKind::write_all) {
-        op.done += static_cast<std::size_t>(n);
-        if (op.done < op.size) return false;  // partial: the send buffer is full
-        op.result = op.size;
-      } else {
-        op.result = static_cast<std::size_t>(n);
-      }
-      ++f.streak;
-      op.unlink();
-      op.state = OpState::idle;
-      return true;
-    }
-  }
-
-  // One recvmmsg(MSG_DONTWAIT) for a batch receive: at once in start(), and again each time its
-  // poll reports the socket readable. True: finished (result or ec set). False: nothing queued.
-  bool take_batch(int fd, IoOp& op) noexcept {
-    ++ring_.stats().other_syscalls;
-    auto got = try_recv_batch(fd, *reinterpret_cast<DatagramBatch*>(op.data));
-    if (got && *got == 0) return false;
-    if (got) {
-      op.result = *got;
-    } else {
-      op.ec = got.error();
-    }
-    return true;
-  }
-
   bool batch_now(UringFd& f, IoOp& op) noexcept {
-    if (!take_batch(f.fd, op)) return false;
+    if (!take_batch(ring_, f.fd, op)) return false;
     ++f.streak;
     op.unlink();
     op.state = OpState::idle;
@@ -299,66 +257,6 @@ class UringBackend final : public Backend {
 
   void start_next(UringFd& f, unsigned d) noexcept {
     if (!f.closed && f.inflight[d] == nullptr && !f.waiters[d].empty()) issue_new(f, d);
-  }
-
-  enum class Outcome { done, again, poll_first };
-
-  // Turns the CQE in `s` into op's result or error; `again`/`poll_first`: not finished yet.
-  Outcome settle(Slot& s, IoOp& op) noexcept {
-    const int res = s.res;
-    if (s.polling && s.kind == OpKind::recv_batch && res >= 0) {
-      // Nothing there after all (taken by someone else): poll again.
-      return take_batch(s.fd->fd, op) ? Outcome::done : Outcome::poll_first;
-    }
-    if (s.polling && is_wait(s.kind) && res >= 0) {
-      op.result = 0;  // ready: the caller makes its own call
-      return Outcome::done;
-    }
-    if (s.polling) {
-      if (res >= 0) return Outcome::again;  // the fd is ready: now the operation itself
-    } else if (res == -EAGAIN && s.kind != OpKind::connect) {
-      return Outcome::poll_first;  // a kernel that honours O_NONBLOCK: wait for readiness
-    } else if (res == -EINTR || (res == -ENOBUFS && s.kind == OpKind::read_borrowed)) {
-      if (res == -ENOBUFS) ++ring_.stats().enobufs;
-      return Outcome::again;  // interrupted, or every lent buffer is in use (given back soon)
-    }
-    if (res < 0) {
-      op.ec = errno_code(-res);
-      return Outcome::done;
-    }
-    const auto n = static_cast<std::size_t>(res);
-    switch (s.kind) {
-      case OpKind::read_borrowed:
-        op.data =
-            (s.cqe_flags & IORING_CQE_F_BUFFER) ? ring_.buffers().buffer(buffer_id(s)) : nullptr;
-        op.size = UringBuffers::size;
-        break;
-      case OpKind::write_all:
-        op.done += n;
-        if (op.done < op.size) return Outcome::again;  // partial: the rest
-        op.result = op.size;
-        return Outcome::done;
-      case OpKind::accept:
-        op.addr_len = s.addr_len;
-        break;
-      case OpKind::connect:
-        op.result = 0;
-        return Outcome::done;
-      case OpKind::recv_from:
-        op.addr_len = s.parts->msg.msg_namelen;
-        break;
-      default:
-        break;
-    }
-    op.result = n;
-    return Outcome::done;
-  }
-
-  static unsigned buffer_id(const Slot& s) noexcept {
-    return s.cqe_flags >> IORING_CQE_BUFFER_SHIFT;
-  }
-  static bool has_buffer(const Slot& s) noexcept {
-    return !s.spent && !s.polling && (s.cqe_flags & IORING_CQE_F_BUFFER);
   }
 
   // Releases what an unwanted completion holds: an accepted fd, a lent buffer.
@@ -386,7 +284,7 @@ class UringBackend final : public Backend {
     }
     IoOp& op = *s.op;
     UringFd& f = *s.fd;
-    switch (settle(s, op)) {
+    switch (settle(ring_, s, op)) {
       case Outcome::again:
         s.polling = false;
         ring_.issue(s);
@@ -416,7 +314,7 @@ class UringBackend final : public Backend {
   void withdraw(Slot& s, std::error_code ec) noexcept {
     IoOp& op = *s.op;
     UringFd& f = *s.fd;
-    const bool keep = !f.closed && s.res != -ECANCELED && settle(s, op) == Outcome::done;
+    const bool keep = !f.closed && s.res != -ECANCELED && settle(ring_, s, op) == Outcome::done;
     if (keep) {
       if (has_buffer(s)) lent_.push_back(buffer_id(s));  // given back in the next dispatch()
       s.spent = true;

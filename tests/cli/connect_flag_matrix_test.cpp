@@ -93,11 +93,6 @@ Seen run_against_peer(Transport t, const std::vector<std::string>& flags, bool s
   return seen;
 }
 
-std::uint16_t free_port() {
-  auto l = TcpListener::bind(*Endpoint::parse("127.0.0.1:0"));
-  return l ? l->local_endpoint()->port() : 0;
-}
-
 struct Cell {
   std::string name;
   Transport transport;
@@ -127,7 +122,7 @@ TEST_P(ConnectFlagMatrix, flag_is_enforced_or_refused_with_exit_2) {
     EXPECT_EQ(s.source->address_string(), "127.0.0.2");
   } else if (c.flag == "-p") {
     if (!ip(t)) return refused({"-p", "4000"});
-    const auto port = free_port();
+    const auto port = tether::testing::free_port();
     Seen s = run_against_peer(t, {"-p", std::to_string(port)});
     ASSERT_TRUE(s.source.has_value()) << s.run.err;
     EXPECT_EQ(s.source->port(), port);

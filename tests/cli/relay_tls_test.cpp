@@ -2,6 +2,7 @@
 // socat OPENSSL, concurrent TLS clients, half-close, verification failures, usage errors.
 #include "relay_support.hpp"
 #include "tls_pki.hpp"
+#include "tls_support.hpp"
 
 #include <tether/tls.hpp>
 
@@ -30,34 +31,6 @@ std::uint16_t socat_port(const Process& p) {
   if (!line) return 0;
   auto colon = line->rfind(':');
   return colon == std::string::npos ? 0 : static_cast<std::uint16_t>(std::stoi(line->substr(colon + 1)));
-}
-
-/// The fingerprint an ephemeral tls-listen printed ("sha256:HEX").
-std::string ephemeral_pin(const Process& p) {
-  auto line = p.wait_for_err_line("\"tls_certificate\"");
-  if (!line) return {};
-  auto obj = parse_json_object(*line);
-  return obj ? obj->at("fingerprint") : std::string();
-}
-
-Result<TlsStream> pinned_client(std::uint16_t port, const std::string& pin) {
-  TlsOptions o;
-  o.pin = *parse_pin(pin);
-  auto ctx = TlsContext::client(o);
-  auto tcp = TcpStream::connect(Endpoint::ipv4_loopback(port), 5s);
-  if (!ctx || !tcp) return fail(make_error_code(Errc::closed));
-  return TlsStream::connect(std::move(*tcp), *ctx, "localhost", 5s);
-}
-
-std::string read_all_tls(TlsStream& s) {
-  std::string out;
-  std::array<char, 65536> buf;
-  for (;;) {
-    auto n = s.read_some(buf, Deadline(20s));
-    if (!n || *n == 0) break;
-    out.append(buf.data(), *n);
-  }
-  return out;
 }
 
 /// Everything up to the peer's end of stream; nullopt if the stream failed or timed out first.
@@ -144,7 +117,7 @@ TEST(RelayTlsTest, TlsListenServesManyClientsAtOnceWithAnEphemeralCertificate) {
         (void)s.write_all(data, Deadline(20s));
         (void)s.shutdown(Deadline(5s));
       });
-      const std::string back = read_all_tls(s);
+      const std::string back = read_all_tls(s, 20s);
       writer.join();
       if (back == data) ++good;
     });
@@ -162,7 +135,7 @@ TEST(RelayTlsTest, HalfCloseCarriedThroughTlsListen) {
   ASSERT_TRUE(s->write_all(data, Deadline(10s)));
   ASSERT_TRUE(s->shutdown(Deadline(5s)));
   // The counter answers only once it has seen the FIN the relay made of our close_notify.
-  EXPECT_EQ(read_all_tls(*s), "got 300000\n");
+  EXPECT_EQ(read_all_tls(*s, 20s), "got 300000\n");
   auto flow = relay.process.wait_for_err_line("\"flow\"");
   ASSERT_TRUE(flow);
   auto obj = parse_json_object(*flow);

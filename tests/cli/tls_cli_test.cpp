@@ -3,6 +3,7 @@
 // "--discard", relay, -k), handshake events, truncation, usage errors.
 #include "cli_support.hpp"
 #include "tls_pki.hpp"
+#include "tls_support.hpp"
 
 #include <tether/tls.hpp>
 
@@ -18,21 +19,6 @@ namespace tt = tether::testing;
 
 namespace {
 
-/// `tether listen --tls ARGS --json 127.0.0.1 0`, its port once it listens.
-struct Listener {
-  Process process;
-  std::uint16_t port = 0;
-};
-
-Listener listen_tls(std::vector<std::string> args, int stdin_fd = -1) {
-  args.insert(args.begin(), {tether_path(), "listen", "--tls"});
-  for (const char* a : {"--json", "127.0.0.1", "0"}) args.emplace_back(a);
-  Listener l{Process::start(args, stdin_fd), 0};
-  l.port = port_of(listening_endpoint(l.process));
-  EXPECT_NE(l.port, 0) << l.process.err();
-  return l;
-}
-
 std::vector<std::string> server_files(const tt::TestPki& pki, const std::string& name) {
   return {"--cert", pki.cert(name), "--key", pki.key(name)};
 }
@@ -43,23 +29,6 @@ RunResult connect_tls(std::uint16_t port, std::vector<std::string> extra, std::s
   args.emplace_back("127.0.0.1");
   args.push_back(std::to_string(port));
   return run_tether(args, input);
-}
-
-/// The fingerprint an ephemeral listener printed ("sha256:HEX").
-std::string ephemeral_pin(const Process& p) {
-  auto line = p.wait_for_err_line("\"tls_certificate\"");
-  if (!line) return {};
-  auto obj = parse_json_object(*line);
-  return obj ? obj->at("fingerprint") : std::string();
-}
-
-Result<TlsStream> tls_client(std::uint16_t port, const std::string& pin) {
-  TlsOptions o;
-  o.pin = *parse_pin(pin);
-  auto ctx = TlsContext::client(o);
-  auto tcp = TcpStream::connect(Endpoint::ipv4_loopback(port), 5s);
-  if (!ctx || !tcp) return fail(make_error_code(Errc::closed));
-  return TlsStream::connect(std::move(*tcp), *ctx, "localhost", 5s);
 }
 
 std::string read_line(TlsStream& s) {
@@ -166,8 +135,8 @@ TEST(TlsCli, echo_mode_returns_ten_megabytes_byte_exact_after_half_close) {
 TEST(TlsCli, chat_and_discard_modes_serve_tls_clients) {
   auto chat = listen_tls({"--chat"});
   const std::string pin = ephemeral_pin(chat.process);
-  auto a = tls_client(chat.port, pin);
-  auto b = tls_client(chat.port, pin);
+  auto a = pinned_client(chat.port, pin);
+  auto b = pinned_client(chat.port, pin);
   ASSERT_TRUE(a && b);
   ASSERT_TRUE(chat.process.wait_for_err_line("\"accepted\"").has_value());
   // Both must be accepted before a line is broadcast: wait for the second accept.
@@ -176,7 +145,7 @@ TEST(TlsCli, chat_and_discard_modes_serve_tls_clients) {
   EXPECT_NE(read_line(*b).find("hello over tls"), std::string::npos);
 
   auto discard = listen_tls({"--discard"});
-  auto d = tls_client(discard.port, ephemeral_pin(discard.process));
+  auto d = pinned_client(discard.port, ephemeral_pin(discard.process));
   ASSERT_TRUE(d);
   ASSERT_TRUE(d->write_all(std::string(100000, 'x'), 5s));
   EXPECT_TRUE(d->close(5s));

@@ -3,6 +3,7 @@
 // -C and -q, listen --tls --exec, and -z refused.
 #include "relay_support.hpp"
 #include "tls_pki.hpp"
+#include "tls_support.hpp"
 
 #include <tether/tls.hpp>
 
@@ -22,48 +23,12 @@ namespace tt = tether::testing;
 
 namespace {
 
-/// `tether listen --tls ARGS --json 127.0.0.1 0` and its port.
-struct Listener {
-  Process process;
-  std::uint16_t port = 0;
-};
-
-Listener listen_tls(std::vector<std::string> args, int stdin_fd = -1) {
-  args.insert(args.begin(), {tether_path(), "listen", "--tls"});
-  for (const char* a : {"--json", "127.0.0.1", "0"}) args.emplace_back(a);
-  Listener l{Process::start(args, stdin_fd), 0};
-  l.port = port_of(listening_endpoint(l.process));
-  EXPECT_NE(l.port, 0) << l.process.err();
-  return l;
-}
-
-std::string ephemeral_pin(const Process& p) {
-  auto line = p.wait_for_err_line("\"tls_certificate\"");
-  if (!line) return {};
-  auto obj = parse_json_object(*line);
-  return obj ? obj->at("fingerprint") : std::string();
-}
-
-Result<TlsStream> pinned_client(std::uint16_t port, const std::string& pin) {
-  TlsOptions o;
-  o.pin = *parse_pin(pin);
-  auto ctx = TlsContext::client(o);
-  auto tcp = TcpStream::connect(Endpoint::ipv4_loopback(port), 5s);
-  if (!ctx || !tcp) return fail(make_error_code(Errc::closed));
-  return TlsStream::connect(std::move(*tcp), *ctx, "localhost", 5s);
-}
-
 /// openssl s_server on a free port, its stdin a pipe kept open; up once it accepted a probe.
 struct SServer {
   Pipe in;
   std::uint16_t port = 0;
   std::optional<Process> process;
 };
-
-std::uint16_t free_port() {
-  auto l = TcpListener::bind(Endpoint::ipv4_loopback(0));
-  return l ? l->local_endpoint()->port() : 0;
-}
 
 std::unique_ptr<SServer> start_s_server(const tt::TestPki& pki) {
   auto s = std::make_unique<SServer>();
@@ -72,10 +37,7 @@ std::unique_ptr<SServer> start_s_server(const tt::TestPki& pki) {
                                pki.cert("server"), "-key", pki.key("server"), "-quiet"},
                               s->in.read_fd);
   s->in.close_read();
-  for (int i = 0; i < 500; ++i) {  // s_server logs the probe's failed handshake and goes on
-    if (TcpStream::connect(Endpoint::ipv4_loopback(s->port), 100ms)) break;
-    std::this_thread::sleep_for(10ms);
-  }
+  (void)wait_listening(s->port);  // s_server logs the probe's failed handshake and goes on
   return s;
 }
 
@@ -102,7 +64,7 @@ TEST(TlsCombos, ConnectTlsThroughSocks5AndHttpProxiesVerifiesTheFinalHost) {
 
 TEST(TlsCombos, ConnectTlsThroughAProxyRefusesAServerWhoseCertificateIsNotForTheHost) {
   tt::TestPki pki;
-  Listener l = listen_tls({"--echo", "--cert", pki.cert("wrong-name"), "--key", pki.key("wrong-name")});
+  TlsListener l = listen_tls({"--echo", "--cert", pki.cert("wrong-name"), "--key", pki.key("wrong-name")});
   Peer proxy = start_peer({"socks5"});
   auto r = run_tether({"connect", "--tls", "--ca", pki.cert("ca"), "--proxy", "127.0.0.1:" + proxy.port(),
                        "--proxy-type", "socks5", "localhost", std::to_string(l.port)},
@@ -115,7 +77,7 @@ TEST(TlsCombos, ConnectTlsThroughAProxyRefusesAServerWhoseCertificateIsNotForThe
 
 TEST(TlsCombos, ListenTlsKeepOpenServesTwoClientsAtOnce) {
   Pipe in;  // stdin stays open: both clients get what is typed
-  Listener l = listen_tls({"-k"}, in.read_fd);
+  TlsListener l = listen_tls({"-k"}, in.read_fd);
   in.close_read();
   const std::string pin = ephemeral_pin(l.process);
   auto a = pinned_client(l.port, pin);
@@ -131,21 +93,12 @@ TEST(TlsCombos, ListenTlsKeepOpenServesTwoClientsAtOnce) {
   // stdin goes to both, and its end is close_notify to both.
   ASSERT_TRUE(in.write("to everyone\n"));
   in.close_write();
-  for (TlsStream* s : {&*a, &*b}) {
-    std::string got;
-    std::array<char, 256> buf;
-    for (;;) {
-      auto n = s->read_some(buf, Deadline(10s));
-      if (!n || *n == 0) break;
-      got.append(buf.data(), *n);
-    }
-    EXPECT_EQ(got, "to everyone\n");
-  }
+  for (TlsStream* s : {&*a, &*b}) EXPECT_EQ(read_all_tls(*s, 10s), "to everyone\n");
 }
 
 TEST(TlsCombos, ListenTlsKeepOpenHonoursMaxConns) {
   Pipe in;
-  Listener l = listen_tls({"-k", "--max-conns", "1"}, in.read_fd);
+  TlsListener l = listen_tls({"-k", "--max-conns", "1"}, in.read_fd);
   in.close_read();
   const std::string pin = ephemeral_pin(l.process);
   auto a = pinned_client(l.port, pin);
@@ -161,7 +114,7 @@ TEST(TlsCombos, ListenTlsKeepOpenHonoursMaxConns) {
 
 TEST(TlsCombos, CrlfAndQuitAfterEofWorkOverTls) {
   Pipe in;  // the server never ends its side: only -q ends the client
-  Listener l = listen_tls({}, in.read_fd);
+  TlsListener l = listen_tls({}, in.read_fd);
   in.close_read();
   const std::string pin = ephemeral_pin(l.process);
   auto r = run_tether({"connect", "--tls", "--tls-pin", pin, "-C", "-q", "0.2", "127.0.0.1", std::to_string(l.port)},
@@ -172,7 +125,7 @@ TEST(TlsCombos, CrlfAndQuitAfterEofWorkOverTls) {
 }
 
 TEST(TlsCombos, ListenTlsExecGivesEachClientItsOwnChild) {
-  Listener l = listen_tls({"-k", "--exec", "cat"});
+  TlsListener l = listen_tls({"-k", "--exec", "cat"});
   const std::string pin = ephemeral_pin(l.process);
   for (int i = 0; i < 2; ++i) {
     auto r = run_tether({"connect", "--tls", "--tls-pin", pin, "127.0.0.1", std::to_string(l.port)},

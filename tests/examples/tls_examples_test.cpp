@@ -42,34 +42,29 @@ std::string run_capture(const std::vector<std::string>& argv, int* exit_code) {
   return out;
 }
 
-std::uint16_t free_port() {
-  auto l = TcpListener::bind(Endpoint::ipv4_loopback(0));
-  return l ? l->local_endpoint()->port() : 0;
-}
-
-bool wait_listening(std::uint16_t port) {
-  for (int i = 0; i < 500; ++i) {
-    if (TcpStream::connect(Endpoint::ipv4_loopback(port), 100ms)) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return false;
-}
-
 tt::Child s_server_www(const tt::TestPki& pki, const std::string& cert, std::uint16_t port) {
   return tt::Child::spawn({"openssl", "s_server", "-accept", "127.0.0.1:" + std::to_string(port), "-www",
                            "-cert", pki.cert(cert), "-key", pki.key(cert), "-quiet"});
+}
+
+/// Runs https_get for "/" on localhost against a local s_server -www that serves the test PKI's
+/// `cert`, verifying it with the test CA: its output, and its exit code in *code (-1: s_server
+/// never came up).
+std::string https_get_from(const std::string& cert, int* code) {
+  *code = -1;
+  tt::TestPki pki;
+  const auto port = tt::free_port();
+  tt::Child server = s_server_www(pki, cert, port);
+  if (!tt::wait_listening(port)) return "openssl s_server did not listen";
+  return run_capture({example("https_get"), "localhost", std::to_string(port), "/", pki.cert("ca")}, code);
 }
 
 }  // namespace
 
 TEST(TlsExamples, https_get_fetches_a_page_from_a_local_openssl_server_and_verifies_it) {
   ASSERT_TRUE(tt::have_program("openssl"));
-  tt::TestPki pki;
-  const auto port = free_port();
-  tt::Child server = s_server_www(pki, "server", port);
-  ASSERT_TRUE(wait_listening(port));
   int code = -1;
-  auto out = run_capture({example("https_get"), "localhost", std::to_string(port), "/", pki.cert("ca")}, &code);
+  auto out = https_get_from("server", &code);
   EXPECT_EQ(code, 0) << out;
   EXPECT_NE(out.find("HTTP/1.0 200 ok"), std::string::npos) << out;
   EXPECT_NE(out.find("TLSv1.3"), std::string::npos) << out;
@@ -77,12 +72,8 @@ TEST(TlsExamples, https_get_fetches_a_page_from_a_local_openssl_server_and_verif
 
 TEST(TlsExamples, https_get_refuses_an_expired_certificate_naming_the_reason) {
   ASSERT_TRUE(tt::have_program("openssl"));
-  tt::TestPki pki;
-  const auto port = free_port();
-  tt::Child server = s_server_www(pki, "expired", port);
-  ASSERT_TRUE(wait_listening(port));
   int code = -1;
-  auto out = run_capture({example("https_get"), "localhost", std::to_string(port), "/", pki.cert("ca")}, &code);
+  auto out = https_get_from("expired", &code);
   EXPECT_EQ(code, 1) << out;
   EXPECT_NE(out.find("expired"), std::string::npos) << out;
 }

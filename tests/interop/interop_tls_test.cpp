@@ -2,6 +2,7 @@
 // module, 10 MB each way compared by SHA-256, certificates verified against a test CA.
 #include "interop_support.hpp"
 #include "tls_pki.hpp"
+#include "../cli/tls_support.hpp"
 
 namespace {
 
@@ -9,19 +10,17 @@ using namespace tether::testing::interop;
 using tether::testing::TestPki;
 using tether::testing::have_program;
 
-/// A free loopback port for peers that cannot report the one they bound (openssl s_server -quiet).
-std::uint16_t free_port() {
-  auto l = tether::TcpListener::bind(tether::Endpoint::ipv4_loopback(0));
-  return l ? l->local_endpoint()->port() : 0;
+/// `tether listen --tls` with the test CA's server certificate, sending `file` to its client.
+Process tether_listen_tls(const TestPki& pki, const std::string& file) {
+  return Process::start_with_input_file({tether_path(), "listen", "--tls", "--cert", pki.cert("server"), "--key",
+                                         pki.key("server"), "--json", "127.0.0.1", "0"},
+                                        file);
 }
 
-/// Waits until something accepts on `port` (the peer is up), without sending anything to it.
-bool wait_listening(std::uint16_t port) {
-  for (int i = 0; i < 500; ++i) {
-    if (auto s = tether::TcpStream::connect(tether::Endpoint::ipv4_loopback(port), 100ms)) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return false;
+/// `tether connect --tls` to 127.0.0.1:port, verifying the server against the test CA as localhost.
+Argv tether_connect_tls(const TestPki& pki, std::uint16_t port) {
+  return {tether_path(), "connect", "--tls", "--ca", pki.cert("ca"), "--sni", "localhost", "127.0.0.1",
+          std::to_string(port)};
 }
 
 constexpr const char* py_prelude = R"(
@@ -60,9 +59,7 @@ TEST(interop_tls, tether_listen_tls_sends_10mb_to_openssl_s_client) {
   ASSERT_TRUE(have_program("openssl"));
   TestPki pki;
   BigFile big;
-  Process t = Process::start_with_input_file({tether_path(), "listen", "--tls", "--cert", pki.cert("server"), "--key",
-                                              pki.key("server"), "--json", "127.0.0.1", "0"},
-                                             big.path.str());
+  Process t = tether_listen_tls(pki, big.path.str());
   const std::uint16_t port = port_of(listening_endpoint(t));
   ASSERT_NE(port, 0) << t.err();
   Process p = Process::start({"openssl", "s_client", "-connect", "127.0.0.1:" + std::to_string(port),
@@ -84,9 +81,7 @@ TEST(interop_tls, tether_connect_tls_sends_10mb_to_openssl_s_server) {
                              in.read_fd);
   in.close_read();
   ASSERT_TRUE(wait_listening(port)) << p.err();  // s_server logs the probe's failed handshake and goes on
-  Process t = Process::start_with_input_file({tether_path(), "connect", "--tls", "--ca", pki.cert("ca"),
-                                              "--sni", "localhost", "127.0.0.1", std::to_string(port)},
-                                             big.path.str());
+  Process t = Process::start_with_input_file(tether_connect_tls(pki, port), big.path.str());
   EXPECT_EQ(t.wait(60s), 0) << t.err();
   EXPECT_EQ(sha256_file(p.out_path()), big.sha) << "received " << file_size(p.out_path());
 }
@@ -95,9 +90,7 @@ TEST(interop_tls, socat_openssl_receives_10mb_from_tether_listen_tls) {
   ASSERT_TRUE(have_program("socat"));
   TestPki pki;
   BigFile big;
-  Process t = Process::start_with_input_file({tether_path(), "listen", "--tls", "--cert", pki.cert("server"), "--key",
-                                              pki.key("server"), "--json", "127.0.0.1", "0"},
-                                             big.path.str());
+  Process t = tether_listen_tls(pki, big.path.str());
   const std::uint16_t port = port_of(listening_endpoint(t));
   ASSERT_NE(port, 0) << t.err();
   Process p = Process::start({"socat", "-u", "OPENSSL:localhost:" + std::to_string(port) + ",cafile=" + pki.cert("ca") +
@@ -118,9 +111,7 @@ TEST(interop_tls, tether_connect_tls_sends_10mb_to_socat_openssl_listen) {
                               "STDOUT"});
   const std::uint16_t port = peer_port(p, "listening on");
   ASSERT_NE(port, 0) << p.err();
-  Process t = Process::start_with_input_file({tether_path(), "connect", "--tls", "--ca", pki.cert("ca"), "--sni",
-                                              "localhost", "127.0.0.1", std::to_string(port)},
-                                             big.path.str());
+  Process t = Process::start_with_input_file(tether_connect_tls(pki, port), big.path.str());
   EXPECT_EQ(p.wait(60s), 0) << p.err();
   EXPECT_EQ(sha256_file(p.out_path()), big.sha) << "received " << file_size(p.out_path());
   EXPECT_NE(t.wait(10s), -1) << t.err();
@@ -130,9 +121,7 @@ TEST(interop_tls, python_ssl_client_receives_10mb_from_tether_listen_tls) {
   ASSERT_TRUE(have_program("python3"));
   TestPki pki;
   BigFile big;
-  Process t = Process::start_with_input_file({tether_path(), "listen", "--tls", "--cert", pki.cert("server"), "--key",
-                                              pki.key("server"), "--json", "127.0.0.1", "0"},
-                                             big.path.str());
+  Process t = tether_listen_tls(pki, big.path.str());
   const std::uint16_t port = port_of(listening_endpoint(t));
   ASSERT_NE(port, 0) << t.err();
   Process p = Process::start({"python3", "-c", std::string(py_prelude) + py_receiver, std::to_string(port), pki.cert("ca")});
@@ -150,9 +139,7 @@ TEST(interop_tls, tether_connect_tls_receives_10mb_from_python_ssl_server) {
   const std::uint16_t port = peer_port(p, "port");
   ASSERT_NE(port, 0) << p.err();
   Pipe in;
-  Process t = Process::start({tether_path(), "connect", "--tls", "--ca", pki.cert("ca"), "--sni", "localhost",
-                              "127.0.0.1", std::to_string(port)},
-                             in.read_fd);
+  Process t = Process::start(tether_connect_tls(pki, port), in.read_fd);
   in.close_read();
   EXPECT_TRUE(t.wait_for_out_size(10 * 1000 * 1000, 60s)) << "received " << file_size(t.out_path());
   in.close_write();

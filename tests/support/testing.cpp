@@ -118,6 +118,19 @@ bool have_program(const std::string& program) {
   return false;
 }
 
+std::uint16_t free_port() {
+  auto l = TcpListener::bind(Endpoint::ipv4_loopback(0));
+  return l ? l->local_endpoint()->port() : 0;
+}
+
+bool wait_listening(std::uint16_t port) {
+  for (int i = 0; i < 500; ++i) {
+    if (TcpStream::connect(Endpoint::ipv4_loopback(port), std::chrono::milliseconds(100))) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
 }  // namespace tether::testing
 
 namespace tether::testing {

@@ -60,6 +60,13 @@ class Child {
 /// True when `program` is found in PATH.
 bool have_program(const std::string& program);
 
+/// A loopback port that was free a moment ago (0 if none), for peers that cannot report the one
+/// they bound (openssl s_server -quiet).
+std::uint16_t free_port();
+
+/// Waits (about 5 s at most) until something accepts on 127.0.0.1:port, without sending anything.
+bool wait_listening(std::uint16_t port);
+
 /// FD_CLOEXEC / O_NONBLOCK on `fd` (false when the fd is not open).
 bool is_cloexec(int fd);
 bool is_nonblocking(int fd);

@@ -33,11 +33,16 @@ TlsContext client_ctx(const tt::TestPki& pki) {
   return TlsContext::client(o).value();
 }
 
-/// Accepts one client and echoes until its close_notify, then closes properly.
-Task<Status> echo_server(AsyncTcpListener& listener, TlsContext ctx) {
+/// Accepts one client and completes the server side of its handshake.
+Task<Result<AsyncTlsStream>> accept_tls(AsyncTcpListener& listener, TlsContext ctx) {
   auto a = co_await listener.accept(10s);
   if (!a) co_return fail(a.error());
-  auto tls = co_await AsyncTlsStream::accept(std::move(a->stream), ctx, 10s);
+  co_return co_await AsyncTlsStream::accept(std::move(a->stream), std::move(ctx), 10s);
+}
+
+/// Accepts one client and echoes until its close_notify, then closes properly.
+Task<Status> echo_server(AsyncTcpListener& listener, TlsContext ctx) {
+  auto tls = co_await accept_tls(listener, std::move(ctx));
   if (!tls) co_return fail(tls.error());
   std::vector<std::byte> buf(16 * 1024);
   for (;;) {
@@ -132,9 +137,7 @@ TEST(AsyncTls, expired_and_misnamed_certificates_are_refused_by_reason) {
 TEST(AsyncTls, peer_closing_without_close_notify_is_truncation) {
   Fixture f;
   auto server = [](AsyncTcpListener& listener, TlsContext ctx) -> Task<void> {
-    auto a = co_await listener.accept(10s);
-    if (!a) co_return;
-    auto tls = co_await AsyncTlsStream::accept(std::move(a->stream), ctx, 10s);
+    auto tls = co_await accept_tls(listener, std::move(ctx));
     if (!tls) co_return;
     (void)co_await tls->write_all("cut", 5s);
     tls->tcp().close();  // no close_notify
@@ -153,9 +156,7 @@ TEST(AsyncTls, peer_closing_without_close_notify_is_truncation) {
 TEST(AsyncTls, deadline_and_cancellation_end_a_pending_read) {
   Fixture f;
   auto server = [](AsyncTcpListener& listener, TlsContext ctx) -> Task<void> {
-    auto a = co_await listener.accept(10s);
-    if (!a) co_return;
-    auto tls = co_await AsyncTlsStream::accept(std::move(a->stream), ctx, 10s);
+    auto tls = co_await accept_tls(listener, std::move(ctx));
     if (!tls) co_return;
     std::array<std::byte, 64> buf;
     (void)co_await tls->read_some(buf, 10s);  // until the client's close_notify
@@ -184,9 +185,7 @@ TEST(AsyncTls, deadline_and_cancellation_end_a_pending_read) {
 TEST(AsyncTls, destroying_the_stream_ends_a_pending_read_with_closed) {
   Fixture f;
   auto server = [](AsyncTcpListener& listener, TlsContext ctx) -> Task<void> {
-    auto a = co_await listener.accept(10s);
-    if (!a) co_return;
-    auto tls = co_await AsyncTlsStream::accept(std::move(a->stream), ctx, 10s);
+    auto tls = co_await accept_tls(listener, std::move(ctx));
     if (!tls) co_return;
     co_await sleep_for(300ms);
   };
