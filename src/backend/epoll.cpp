@@ -13,6 +13,7 @@
 // restored when a reader next has to wait (one more; the kernel then reports data that came in
 // between, so no edge is lost).
 #include "backend/backend.hpp"
+#include "backend/epoll_calls.hpp"
 #include "backend/pool.hpp"
 #include "datagram_batch_io.hpp"
 
@@ -26,8 +27,6 @@
 #include <array>
 #include <cerrno>
 #include <chrono>
-#include <climits>
-#include <ctime>
 #include <memory>
 #include <system_error>
 #include <utility>
@@ -165,38 +164,7 @@ class EpollBackend final : public Backend {
   }
 
   void poll(std::chrono::nanoseconds timeout) override {
-    int n;
-    for (;;) {
-      if (use_pwait2_) {
-        timespec ts{};
-        timespec* tsp = nullptr;
-        if (timeout.count() >= 0) {
-          auto s = std::chrono::duration_cast<std::chrono::seconds>(timeout);
-          ts.tv_sec = static_cast<time_t>(s.count());
-          ts.tv_nsec = static_cast<long>((timeout - s).count());
-          tsp = &ts;
-        }
-        n = ::epoll_pwait2(epfd_, events_.data(), max_events, tsp, nullptr);
-        if (n < 0 && errno == ENOSYS) {
-          use_pwait2_ = false;
-          continue;
-        }
-      } else {
-        int ms = -1;
-        if (timeout.count() >= 0) {
-          auto c = std::chrono::ceil<std::chrono::milliseconds>(timeout).count();  // never early
-          ms = c > INT_MAX ? INT_MAX : static_cast<int>(c);
-        }
-        n = ::epoll_wait(epfd_, events_.data(), max_events, ms);
-      }
-      if (n >= 0) break;
-      if (errno == EINTR) {
-        n = 0;
-        break;
-      }
-      throw std::system_error(errno_code(errno), "epoll_wait");
-    }
-    nevents_ = n;
+    nevents_ = epoll_calls::wait(epfd_, events_.data(), max_events, timeout, use_pwait2_);
   }
 
   void dispatch() override {
@@ -289,16 +257,9 @@ class EpollBackend final : public Backend {
 
   // connect() itself; true when it finished (connected or failed) at once.
   bool issue_connect(IoOp& op) noexcept {
-    FdHandle& h = *op.handle;
-    int r = ::connect(h.fd, static_cast<const sockaddr*>(op.addr), op.addr_len);
-    if (r == 0) return true;
-    int e = errno;
-    if (e == EINPROGRESS || e == EINTR) {  // EINTR: the connect goes on asynchronously
-      h.writable = false;
-      return false;
-    }
-    op.ec = errno_code(e);
-    return true;
+    if (epoll_calls::start_connect(op.handle->fd, op) == epoll_calls::Connect::done) return true;
+    op.handle->writable = false;
+    return false;
   }
 
   // recv() on a socket: it skips the file layer that read() goes through (measured: about 3 % of
@@ -421,24 +382,9 @@ class EpollBackend final : public Backend {
   }
 
   bool finish_connect(IoOp& op) noexcept {
-    FdHandle& h = *op.handle;
-    int err = 0;
-    socklen_t len = sizeof err;
-    if (::getsockopt(h.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
-    if (err == 0) {
-      sockaddr_storage peer{};
-      socklen_t plen = sizeof peer;
-      if (::getpeername(h.fd, reinterpret_cast<sockaddr*>(&peer), &plen) < 0) {
-        if (errno == ENOTCONN) {  // a stale edge: still connecting
-          h.writable = false;
-          return false;
-        }
-        err = errno;
-      }
-    }
-    if (err != 0) op.ec = errno_code(err);
-    op.result = 0;
-    return true;
+    if (epoll_calls::finish_connect(op.handle->fd, op) == epoll_calls::Connect::done) return true;
+    op.handle->writable = false;
+    return false;
   }
 
   FdHandle* new_handle() {
