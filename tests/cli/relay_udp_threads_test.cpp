@@ -29,6 +29,14 @@ UdpSocket client_on(const char* ip) {
   return s ? std::move(*s) : UdpSocket();
 }
 
+/// The relay's "summary" event counts `flows` sessions and `rejected` clients.
+void expect_summary(const Relay& relay, const char* flows, const char* rejected) {
+  auto summary = find_event(json_events(relay.process.err()), "summary");
+  ASSERT_TRUE(summary) << relay.process.err();
+  EXPECT_EQ(summary->at("flows"), flows);
+  EXPECT_EQ(summary->at("rejected"), rejected);
+}
+
 /// One datagram back within `wait`, or "" (none came).
 std::string reply_of(UdpSocket& s, std::chrono::milliseconds wait, Endpoint* from = nullptr) {
   std::array<char, 65536> buf;
@@ -151,10 +159,7 @@ TEST(RelayUdpThreadsTest, MaxConnsCountsSessionsOfAllLoops) {
     EXPECT_EQ(reply_of(socks.back(), i < 3 ? 5s : 300ms), i < 3 ? "hi" : "") << i;
   }
   ASSERT_EQ(stop(relay), 0);
-  auto summary = find_event(json_events(relay.process.err()), "summary");
-  ASSERT_TRUE(summary);
-  EXPECT_EQ(summary->at("flows"), "3");
-  EXPECT_EQ(summary->at("rejected"), "2");
+  expect_summary(relay, "3", "2");
 }
 
 TEST(RelayUdpThreadsTest, DenyIsEnforced) {
@@ -168,10 +173,7 @@ TEST(RelayUdpThreadsTest, DenyIsEnforced) {
   EXPECT_EQ(reply_of(allowed, 5s), "yes");
   EXPECT_EQ(reply_of(denied, 300ms), "");
   ASSERT_EQ(stop(relay), 0);
-  auto summary = find_event(json_events(relay.process.err()), "summary");
-  ASSERT_TRUE(summary);
-  EXPECT_EQ(summary->at("flows"), "1");
-  EXPECT_EQ(summary->at("rejected"), "1");
+  expect_summary(relay, "1", "1");
 }
 
 TEST(RelayUdpThreadsTest, NoSecondSocketCanBindThePort) {
@@ -221,10 +223,7 @@ TEST(RelayUdpThreadsTest, DrainServesOldSessionsUntilIdleAndRefusesNewOnes) {
   // The relay ends when both sessions went idle, well before the 8 s drain time.
   ASSERT_EQ(relay.process.wait(10s), 0) << relay.process.err();
   EXPECT_LT(std::chrono::steady_clock::now() - signalled, 5s);
-  auto summary = find_event(json_events(relay.process.err()), "summary");
-  ASSERT_TRUE(summary);
-  EXPECT_EQ(summary->at("flows"), "2");
-  EXPECT_EQ(summary->at("rejected"), "1");
+  expect_summary(relay, "2", "1");
 }
 
 TEST(RelayUdpThreadsTest, DrainTimeEndsBusySessions) {
