@@ -322,6 +322,11 @@ Result<std::span<const std::byte>> ConnReadOp::await_resume() noexcept {
     return r;
   }
   if (c.error_) return fail(c.error_);  // closed by the server: say why
+  // The socket failed (a reset, an error): the connection is over, and its close reason says so
+  // whichever call met the error first (the kernel reports a reset to one call only; the next
+  // read would see end of stream, the next write EPIPE). A deadline or a cancel is not an end.
+  const std::error_code why = r.error();
+  if (why != std::errc::timed_out && why != Errc::cancelled && why != Errc::closed) c.close(why);
   return r;
 }
 

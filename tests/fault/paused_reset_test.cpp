@@ -230,3 +230,42 @@ TEST(FaultPausedReset, server_connection_paused_by_backpressure_then_reset_is_re
   ASSERT_EQ(closed_reasons.size(), 2u);
   EXPECT_EQ(closed_reasons[0], "reset");
 }
+
+// A reset that only the handler's read meets (an idle connection: no write pending) is still the
+// connection's close reason. The kernel reports ECONNRESET to one call only; before, the read
+// took it, the handler returned, and the connection was reported as an orderly "eof".
+TEST(FaultPausedReset, reset_met_by_the_handlers_read_is_reported_as_reset) {
+  ServerOptions o;
+  o.address = Endpoint::ipv4_loopback(0);
+  o.threads = 1;
+  o.handle_signals = false;
+  std::mutex events_mutex;
+  std::vector<std::string> reasons;
+  std::atomic<int> accepted{0};
+  o.on_event = [&](const ServerEvent& e) {
+    if (e.kind == ServerEvent::Kind::accepted) ++accepted;
+    if (e.kind != ServerEvent::Kind::closed) return;
+    std::lock_guard lock(events_mutex);
+    reasons.emplace_back(e.reason);
+  };
+  tt::RunningServer server(o, tt::echo_handler);
+  auto c = TcpStream::connect(server.endpoint(), 5s);
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(c->write_all("ping", 2s));  // the handler reads, echoes, and waits in its next read
+  std::array<char, 4> back{};
+  ASSERT_TRUE(c->read_exact(std::span(back), 2s));
+  reset(*c);
+  for (int i = 0; i < 500; ++i) {  // the closed event, within 5 s
+    {
+      std::lock_guard lock(events_mutex);
+      if (!reasons.empty()) break;
+    }
+    std::this_thread::sleep_for(10ms);
+  }
+  auto stats = server.stop();
+  EXPECT_EQ(accepted.load(), 1);
+  std::lock_guard lock(events_mutex);
+  ASSERT_EQ(reasons.size(), 1u);
+  EXPECT_EQ(reasons[0], "reset");
+  EXPECT_EQ(stats.errors, 1u);
+}
