@@ -82,6 +82,31 @@ Task<std::error_code> read_until_error(AsyncTcpStream& s) {
   co_return make_error_code(Errc::closed);
 }
 
+/// A one-loop Server's options whose events record each connection's close reason.
+struct ReasonLog {
+  std::mutex mutex;
+  std::vector<std::string> reasons;
+  std::atomic<int> accepted{0};
+
+  ServerOptions options() {
+    ServerOptions o;
+    o.address = Endpoint::ipv4_loopback(0);
+    o.threads = 1;
+    o.handle_signals = false;
+    o.on_event = [this](const ServerEvent& e) {
+      if (e.kind == ServerEvent::Kind::accepted) ++accepted;
+      if (e.kind != ServerEvent::Kind::closed) return;
+      std::lock_guard lock(mutex);
+      reasons.emplace_back(e.reason);
+    };
+    return o;
+  }
+  std::vector<std::string> taken() {
+    std::lock_guard lock(mutex);
+    return reasons;
+  }
+};
+
 }  // namespace
 
 TEST(FaultPausedReset, peer_reset_while_reads_are_paused_keeps_the_loop_idle_and_reports_the_error) {
@@ -181,20 +206,11 @@ INSTANTIATE_TEST_SUITE_P(Fault, FaultEndAfterData, ::testing::Values(false, true
 // without spinning (the whole process stays nearly idle for a second) and report the connection
 // as ended by an error, while it keeps serving others.
 TEST(FaultPausedReset, server_connection_paused_by_backpressure_then_reset_is_reported_without_spinning) {
-  ServerOptions o;
-  o.address = Endpoint::ipv4_loopback(0);
-  o.threads = 1;
-  o.handle_signals = false;
+  ReasonLog log;
+  ServerOptions o = log.options();
   o.high_watermark = 64 * 1024;
   o.low_watermark = 16 * 1024;
-  std::mutex events_mutex;
-  std::vector<std::string> closed_reasons;
   std::atomic<bool> paused_seen{false};
-  o.on_event = [&](const ServerEvent& e) {
-    if (e.kind != ServerEvent::Kind::closed) return;
-    std::lock_guard lock(events_mutex);
-    closed_reasons.emplace_back(e.reason);
-  };
   tt::RunningServer server(o, tt::echo_handler);
 
   auto c = TcpStream::connect(server.endpoint(), 5s);
@@ -226,45 +242,27 @@ TEST(FaultPausedReset, server_connection_paused_by_backpressure_then_reset_is_re
 
   auto stats = server.stop();
   EXPECT_EQ(stats.errors, 1u) << "the reset was not reported as an error";
-  std::lock_guard lock(events_mutex);
-  ASSERT_EQ(closed_reasons.size(), 2u);
-  EXPECT_EQ(closed_reasons[0], "reset");
+  const auto reasons = log.taken();
+  ASSERT_EQ(reasons.size(), 2u);
+  EXPECT_EQ(reasons[0], "reset");
 }
 
 // A reset that only the handler's read meets (an idle connection: no write pending) is still the
 // connection's close reason. The kernel reports ECONNRESET to one call only; before, the read
 // took it, the handler returned, and the connection was reported as an orderly "eof".
 TEST(FaultPausedReset, reset_met_by_the_handlers_read_is_reported_as_reset) {
-  ServerOptions o;
-  o.address = Endpoint::ipv4_loopback(0);
-  o.threads = 1;
-  o.handle_signals = false;
-  std::mutex events_mutex;
-  std::vector<std::string> reasons;
-  std::atomic<int> accepted{0};
-  o.on_event = [&](const ServerEvent& e) {
-    if (e.kind == ServerEvent::Kind::accepted) ++accepted;
-    if (e.kind != ServerEvent::Kind::closed) return;
-    std::lock_guard lock(events_mutex);
-    reasons.emplace_back(e.reason);
-  };
-  tt::RunningServer server(o, tt::echo_handler);
+  ReasonLog log;
+  tt::RunningServer server(log.options(), tt::echo_handler);
   auto c = TcpStream::connect(server.endpoint(), 5s);
   ASSERT_TRUE(c);
   ASSERT_TRUE(c->write_all("ping", 2s));  // the handler reads, echoes, and waits in its next read
   std::array<char, 4> back{};
   ASSERT_TRUE(c->read_exact(std::span(back), 2s));
   reset(*c);
-  for (int i = 0; i < 500; ++i) {  // the closed event, within 5 s
-    {
-      std::lock_guard lock(events_mutex);
-      if (!reasons.empty()) break;
-    }
-    std::this_thread::sleep_for(10ms);
-  }
+  for (int i = 0; i < 500 && log.taken().empty(); ++i) std::this_thread::sleep_for(10ms);  // 5 s at most
   auto stats = server.stop();
-  EXPECT_EQ(accepted.load(), 1);
-  std::lock_guard lock(events_mutex);
+  EXPECT_EQ(log.accepted.load(), 1);
+  const auto reasons = log.taken();
   ASSERT_EQ(reasons.size(), 1u);
   EXPECT_EQ(reasons[0], "reset");
   EXPECT_EQ(stats.errors, 1u);
